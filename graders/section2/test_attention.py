@@ -1,0 +1,296 @@
+"""Hidden graders for exercise 2.3 (attention): 20 points.
+
+Oracles are torch's own implementations (llmkit.oracles.attention), never the
+reference solution. Inputs come from hypothesis (shapes) and seeded
+generators (values); the run's seed is printed and replayable with --seed.
+"""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmkit.bans import assert_no_banned_mentions
+from llmkit.checks import (
+    assert_close,
+    assert_finite,
+    check_gradients,
+    poisoned_allocations,
+    unchanged,
+)
+from llmkit.draw import Draw
+from llmkit.oracles import attention as oracle
+from llmkit.timing import compare_speed
+
+pytestmark = pytest.mark.exercise("2.3")
+
+DTYPES = st.sampled_from([torch.float32, torch.float64])
+SEEDS = st.integers(0, 2**31 - 1)
+dims = st.integers(1, 6)
+batch_shapes = st.lists(st.integers(1, 3), min_size=0, max_size=3).map(tuple)
+
+
+@st.composite
+def attention_case(draw_st):
+    """Shapes (batch..., Lq, Lk, d, dv), dtype, masking and a value seed."""
+    batch = draw_st(batch_shapes)
+    lq, lk, d, dv = draw_st(dims), draw_st(dims), draw_st(dims), draw_st(dims)
+    masking = draw_st(st.sampled_from(["none", "mask", "causal", "both"]))
+    mask_shape = draw_st(st.sampled_from(["full", "2d", "broadcast"]))
+    return batch, lq, lk, d, dv, draw_st(DTYPES), masking, mask_shape, draw_st(SEEDS)
+
+
+def make_inputs(case, *, keep_rows_alive=True):
+    batch, lq, lk, d, dv, dtype, masking, mask_shape, seed = case
+    rng = Draw(seed)
+    q = rng.tensor(*batch, lq, d, dtype=dtype, scale=2.0)
+    k = rng.tensor(*batch, lk, d, dtype=dtype, scale=2.0)
+    v = rng.tensor(*batch, lk, dv, dtype=dtype)
+    mask = None
+    if masking in ("mask", "both"):
+        shape = {"full": (*batch, lq, lk), "2d": (lq, lk), "broadcast": (*(1,) * len(batch), lq, lk)}
+        mask = rng.bool_mask(*shape[mask_shape])
+        if keep_rows_alive:
+            mask[..., 0] = True  # key 0 is visible to every query, causal or not
+    return q, k, v, mask, masking in ("causal", "both")
+
+
+# --- softmax (4 points) ------------------------------------------------------
+
+
+@pytest.mark.points(2)
+@settings(max_examples=40)
+@given(shape=st.lists(dims, min_size=1, max_size=4), dtype=DTYPES, seed=SEEDS, data=st.data())
+def test_softmax_matches_torch(impl, shape, dtype, seed, data):
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    x = Draw(seed).tensor(*shape, dtype=dtype, scale=5.0)
+    with unchanged(x, names=["x"]):
+        out = impl.softmax(x, dim=dim)
+    assert_close(
+        out,
+        torch.softmax(x, dim=dim),
+        name=f"softmax(x of shape {tuple(shape)}, dim={dim})",
+        hint="normalise along `dim` only; each slice along dim must sum to 1",
+    )
+
+
+@pytest.mark.points(2)
+def test_softmax_stable_and_all_minus_inf(impl):
+    inf = float("inf")
+    x = torch.tensor(
+        [[1e4, 1e4 - 1, -1e4], [-1e4, -1e4 + 2, -1e4], [-inf, 3.0, -inf], [-inf, -inf, -inf]],
+        dtype=torch.float64,
+        requires_grad=True,
+    )
+    out = impl.softmax(x, dim=-1)
+    expected = torch.softmax(x.detach()[:3], dim=-1)
+    assert_close(
+        out[:3], expected, name="softmax of extreme rows", hint="subtract the row maximum before exp()"
+    )
+    assert_close(
+        out[3],
+        torch.zeros(3, dtype=torch.float64),
+        name="softmax of an all -inf row",
+        hint="a row with nothing to attend to must give zeros, not NaN",
+    )
+    (out * torch.arange(1.0, 4.0, dtype=torch.float64)).sum().backward()
+    assert_finite(
+        x.grad,
+        name="gradient of softmax with -inf entries",
+        hint="NaN gradients come from exp(-inf - -inf); guard the all -inf case",
+    )
+
+
+# --- scaled dot-product attention (9 points) ---------------------------------
+
+
+@pytest.mark.points(3)
+@settings(max_examples=60)
+@given(case=attention_case())
+def test_sdpa_matches_torch(impl, case):
+    q, k, v, mask, causal = make_inputs(case)
+    out = impl.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=causal)
+    assert_close(
+        out,
+        oracle.attention(q, k, v, mask, causal),
+        name=f"attention(q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}, "
+        f"mask={None if mask is None else tuple(mask.shape)}, is_causal={causal})",
+        hint="check the 1/sqrt(d) scale (d = q.shape[-1]), the softmax axis (keys), "
+        "mask polarity (True = attend) and the causal diagonal (query i sees key i)",
+    )
+
+
+@pytest.mark.points(1)
+def test_sdpa_large_logits(impl, draw):
+    q, k, v = draw.tensor(2, 16, 8, scale=60.0), draw.tensor(2, 16, 8, scale=60.0), draw.tensor(2, 16, 8)
+    out = impl.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert_finite(out, name="attention with large logits", hint="use a numerically stable softmax")
+    assert_close(
+        out, oracle.attention(q, k, v, None, True), name="attention with large logits", rtol=1e-4, atol=1e-4
+    )
+
+
+@pytest.mark.points(2)
+@settings(max_examples=25)
+@given(case=attention_case())
+def test_sdpa_fully_masked_rows_are_zero(impl, case):
+    batch, lq, lk, d, dv, dtype, _, _, seed = case
+    q, k, v, mask, _ = make_inputs((batch, lq, lk, d, dv, dtype, "mask", "full", seed), keep_rows_alive=False)
+    mask[..., 0, :] = False  # query 0 can see nothing
+    q.requires_grad_(True)
+    out = impl.scaled_dot_product_attention(q, k, v, mask=mask)
+    assert_close(
+        out,
+        oracle.attention(q.detach(), k, v, mask, False),
+        name="attention with fully masked query rows",
+        hint="a query row with no allowed key returns zeros (see the docstring)",
+    )
+    out.sum().backward()
+    assert_finite(q.grad, name="gradient w.r.t. q with fully masked rows")
+
+
+@pytest.mark.points(2)
+@settings(max_examples=6)
+@given(case=attention_case())
+def test_sdpa_gradients(impl, case):
+    batch, lq, lk, d, dv, _, masking, mask_shape, seed = case
+    q, k, v, mask, causal = make_inputs(
+        (batch[:1], min(lq, 4), min(lk, 4), d, dv, torch.float64, masking, mask_shape, seed)
+    )
+    for t in (q, k, v):
+        t.requires_grad_(True)
+    check_gradients(
+        lambda q, k, v: impl.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=causal),
+        [q, k, v],
+        names=["q", "k", "v"],
+        hint="keep the computation in torch ops on the inputs (no .detach() / .item() / numpy)",
+    )
+
+
+@pytest.mark.points(1)
+def test_sdpa_leaves_inputs_alone_and_writes_every_element(impl, draw):
+    q, k, v = draw.tensor(3, 7, 5), draw.tensor(3, 9, 5), draw.tensor(3, 9, 2)
+    mask = draw.bool_mask(7, 9)
+    mask[:, 0] = True
+    with unchanged(q, k, v, mask, names=["q", "k", "v", "mask"]), poisoned_allocations():
+        out = impl.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=True)
+    assert_close(out, oracle.attention(q, k, v, mask, True), name="attention output")
+
+
+# --- multi-head attention (5 points) -----------------------------------------
+
+
+@st.composite
+def mha_case(draw_st):
+    n_heads = draw_st(st.integers(1, 4))
+    head_dim = draw_st(st.integers(1, 5))
+    return dict(
+        n_heads=n_heads,
+        d_model=n_heads * head_dim,
+        bias=draw_st(st.booleans()),
+        b=draw_st(st.integers(1, 3)),
+        lq=draw_st(dims),
+        lk=draw_st(dims),
+        cross=draw_st(st.booleans()),
+        dtype=draw_st(DTYPES),
+        seed=draw_st(SEEDS),
+    )
+
+
+def mha_pair(impl, c):
+    reference = oracle.torch_mha(c["d_model"], c["n_heads"], c["bias"], c["dtype"], c["seed"])
+    learner = impl.MultiHeadAttention(c["d_model"], c["n_heads"], bias=c["bias"]).to(c["dtype"])
+    learner.load_state_dict(oracle.state_dict_for_learner(reference))
+    return learner, reference
+
+
+@pytest.mark.points(3)
+@settings(max_examples=40)
+@given(c=mha_case(), causal=st.booleans())
+def test_mha_matches_torch(impl, c, causal):
+    learner, reference = mha_pair(impl, c)
+    rng = Draw(c["seed"])
+    x = rng.tensor(c["b"], c["lq"], c["d_model"], dtype=c["dtype"])
+    if c["cross"]:
+        kv = rng.tensor(c["b"], c["lk"], c["d_model"], dtype=c["dtype"])
+        got, want = (
+            learner(x, kv, kv, is_causal=causal),
+            oracle.mha_forward(reference, x, kv, kv, None, causal),
+        )
+    else:
+        got, want = learner(x, is_causal=causal), oracle.mha_forward(reference, x, x, x, None, causal)
+    assert_close(
+        got,
+        want,
+        name=f"MultiHeadAttention(d_model={c['d_model']}, n_heads={c['n_heads']}, "
+        f"bias={c['bias']}) {'cross' if c['cross'] else 'self'}-attention, is_causal={causal}",
+        hint="heads: view(B, L, n_heads, head_dim).transpose(1, 2); scale by sqrt(head_dim); "
+        "key defaults to query and value to key",
+    )
+
+
+@pytest.mark.points(2)
+@settings(max_examples=10)
+@given(c=mha_case(), per_batch=st.booleans())
+def test_mha_mask_and_gradients(impl, c, per_batch):
+    c = {**c, "dtype": torch.float64}
+    learner, reference = mha_pair(impl, c)
+    rng = Draw(c["seed"] + 1)
+    x = rng.tensor(c["b"], c["lq"], c["d_model"], dtype=torch.float64).requires_grad_(True)
+    kv = rng.tensor(c["b"], c["lk"], c["d_model"], dtype=torch.float64).requires_grad_(True)
+    mask = rng.bool_mask(*((c["b"], 1) if per_batch else ()), c["lq"], c["lk"])
+    mask[..., 0] = True
+    got = learner(x, kv, kv, mask=mask)
+    want = oracle.mha_forward(reference, x, kv, kv, mask)
+    assert_close(
+        got,
+        want,
+        name=f"masked MultiHeadAttention (mask shape {tuple(mask.shape)})",
+        hint="the mask broadcasts over heads: True = may attend",
+    )
+    weights = Draw(c["seed"] + 2).tensor(*got.shape, dtype=torch.float64)
+    got_grads = torch.autograd.grad((got * weights).sum(), [x, kv])
+    want_grads = torch.autograd.grad((want * weights).sum(), [x, kv])
+    for name, g, w in zip(["query", "key/value"], got_grads, want_grads):
+        assert_close(g, w, name=f"gradient w.r.t. the {name} input")
+
+
+# --- rules and speed (2 points) ----------------------------------------------
+
+
+@pytest.mark.points(1)
+def test_no_library_shortcuts(impl, impl_files, exercise, draw):
+    """Static scan of the source for banned names; the runtime trap is active
+    during every test of this exercise, including the call below."""
+    assert_no_banned_mentions(impl_files, exercise.banned, exercise.id)
+    q, k, v = draw.tensor(2, 4, 8), draw.tensor(2, 4, 8), draw.tensor(2, 4, 8)
+    assert_close(
+        impl.scaled_dot_product_attention(q, k, v), oracle.attention(q, k, v), name="attention output"
+    )
+
+
+def naive_attention(q, k, v):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    weights = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
+    return (weights / weights.sum(dim=-1, keepdim=True)) @ v
+
+
+SPEED_LIMIT = 3.0  # learner time / straightforward vectorised attention
+
+
+@pytest.mark.points(1)
+@pytest.mark.speed
+def test_sdpa_speed_is_vectorised(impl, draw):
+    q, k, v = draw.tensor(4, 8, 256, 64), draw.tensor(4, 8, 256, 64), draw.tensor(4, 8, 256, 64)
+    assert_close(
+        impl.scaled_dot_product_attention(q, k, v), naive_attention(q, k, v), name="attention output"
+    )
+    speed = compare_speed(
+        lambda: impl.scaled_dot_product_attention(q, k, v), lambda: naive_attention(q, k, v), repeats=5
+    )
+    assert speed.ratio <= SPEED_LIMIT, (
+        f"attention at (4, 8, 256, 64) took {speed}; the limit is {SPEED_LIMIT}x. "
+        "Hint: use batched matrix products over all leading dims, no Python loops over rows or heads"
+    )

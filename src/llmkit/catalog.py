@@ -1,0 +1,187 @@
+"""The curriculum catalog: sections and exercises, read from ``catalog.toml``.
+
+Everything that lists exercises (CLI, README tables, pytest summary, reports,
+author check) goes through :func:`load_catalog`; nothing lists them by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CATALOG_FILE = "catalog.toml"
+DIFFICULTIES = ("basic", "intermediate", "advanced")
+TRACKS = ("beginner", "advanced")
+TREES = ("exercises", "solutions", "graders")
+
+
+class CatalogError(Exception):
+    """The catalog file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    module: str  # path relative to an implementation root, e.g. "section2/attention.py"
+    title: str
+    difficulty: str
+    track: str
+    points: int
+    summary: str = ""
+    hints: tuple[str, ...] = ()
+    resources: tuple[Resource, ...] = ()
+    banned: tuple[str, ...] = ()
+
+    @property
+    def section(self) -> int:
+        return int(self.id.split(".")[0])
+
+    @property
+    def topic(self) -> str:
+        """The module's stem: ``attention`` for ``section2/attention.py``."""
+        return Path(self.module).stem
+
+    @property
+    def section_dir(self) -> str:
+        return str(Path(self.module).parent)
+
+    @property
+    def public_test(self) -> str:
+        """Public test file, relative to the project root."""
+        return f"exercises/{self.section_dir}/test_{self.topic}.py"
+
+    @property
+    def grader(self) -> str:
+        """Hidden grader file, relative to the project root."""
+        return f"graders/{self.section_dir}/test_{self.topic}.py"
+
+    @property
+    def mutants_glob(self) -> str:
+        return f"graders/mutants/{self.section_dir}/{self.topic}__*.py"
+
+
+@dataclass(frozen=True)
+class Section:
+    number: int
+    title: str
+    planned: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    root: Path
+    sections: tuple[Section, ...]
+    exercises: tuple[Exercise, ...] = field(default_factory=tuple)
+
+    def get(self, exercise_id: str) -> Exercise:
+        for ex in self.exercises:
+            if ex.id == exercise_id:
+                return ex
+        known = ", ".join(ex.id for ex in self.exercises) or "none"
+        raise CatalogError(f"no exercise {exercise_id!r} in the catalog (known: {known})")
+
+    def by_module(self, module: str) -> Exercise | None:
+        for ex in self.exercises:
+            if ex.module == module:
+                return ex
+        return None
+
+    def in_section(self, number: int) -> list[Exercise]:
+        return [ex for ex in self.exercises if ex.section == number]
+
+
+def find_project_root(start: str | os.PathLike | None = None) -> Path:
+    """The nearest directory at or above ``start`` that holds ``catalog.toml``."""
+    env = os.environ.get("LLMKIT_ROOT")
+    if env and start is None:
+        return Path(env).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CATALOG_FILE).is_file():
+            return candidate
+    raise CatalogError(
+        f"no {CATALOG_FILE} found in {here} or any parent directory; "
+        "run llmkit from inside the kit's checkout"
+    )
+
+
+def _require(table: dict, key: str, where: str, kind: type):
+    if key not in table:
+        raise CatalogError(f"{where}: missing required field {key!r}")
+    value = table[key]
+    if not isinstance(value, kind):
+        raise CatalogError(f"{where}: {key!r} should be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _parse_exercise(table: dict, index: int) -> Exercise:
+    where = f"{CATALOG_FILE}: exercise #{index + 1}"
+    ex_id = _require(table, "id", where, str)
+    where = f"{CATALOG_FILE}: exercise {ex_id}"
+    difficulty = _require(table, "difficulty", where, str)
+    track = _require(table, "track", where, str)
+    if difficulty not in DIFFICULTIES:
+        raise CatalogError(f"{where}: difficulty {difficulty!r} is not one of {DIFFICULTIES}")
+    if track not in TRACKS:
+        raise CatalogError(f"{where}: track {track!r} is not one of {TRACKS}")
+    module = _require(table, "module", where, str)
+    if not module.startswith(f"section{ex_id.split('.')[0]}/") or not module.endswith(".py"):
+        raise CatalogError(f"{where}: module {module!r} should be section<N>/<topic>.py")
+    resources = tuple(
+        Resource(title=_require(r, "title", where, str), url=_require(r, "url", where, str))
+        for r in table.get("resources", [])
+    )
+    return Exercise(
+        id=ex_id,
+        module=module,
+        title=_require(table, "title", where, str),
+        difficulty=difficulty,
+        track=track,
+        points=_require(table, "points", where, int),
+        summary=table.get("summary", ""),
+        hints=tuple(table.get("hints", [])),
+        resources=resources,
+        banned=tuple(table.get("banned", [])),
+    )
+
+
+@lru_cache(maxsize=8)
+def _load(root: Path) -> Catalog:
+    path = root / CATALOG_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError(f"{path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path} is not valid TOML: {exc}") from None
+    sections = tuple(
+        Section(
+            number=_require(s, "number", f"{CATALOG_FILE}: section", int),
+            title=_require(s, "title", f"{CATALOG_FILE}: section", str),
+            planned=tuple(s.get("planned", [])),
+        )
+        for s in data.get("section", [])
+    )
+    exercises = tuple(_parse_exercise(t, i) for i, t in enumerate(data.get("exercise", [])))
+    ids = [ex.id for ex in exercises]
+    if len(set(ids)) != len(ids):
+        raise CatalogError(f"{CATALOG_FILE}: duplicate exercise ids in {ids}")
+    return Catalog(root=root, sections=sections, exercises=exercises)
+
+
+def load_catalog(root: str | os.PathLike | None = None) -> Catalog:
+    return _load(find_project_root(root))

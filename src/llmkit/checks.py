@@ -1,0 +1,280 @@
+"""Shared checks for public tests and hidden graders.
+
+Every failure raises :class:`CheckFailure` with a message written for the
+learner: what was expected, what was seen, the tolerance, and a hint. The
+pytest plugin prints that message without an engine traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+
+class CheckFailure(AssertionError):
+    """A check failed; the message is the whole story for the learner."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        if hint:
+            message = f"{message}\nHint: {hint}"
+        super().__init__(message)
+
+
+# (rtol, atol) per dtype; DESIGN.md's table. Stated in every failure message.
+TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float64: (1e-10, 1e-10),
+    torch.float32: (1e-5, 1e-5),
+    torch.float16: (1e-3, 1e-3),
+    torch.bfloat16: (1e-2, 1e-2),
+}
+
+
+def tolerance_for(dtype: torch.dtype) -> tuple[float, float]:
+    return TOLERANCES.get(dtype, (0.0, 0.0))
+
+
+def as_plain_tensor(value, name: str = "output") -> torch.Tensor:
+    """Learner output as a plain, detached CPU tensor.
+
+    Tensor subclasses are stripped (their ``__torch_function__`` or ``__eq__``
+    cannot influence the comparison); numpy arrays and Python numbers are
+    converted; anything else is a failure naming the type.
+    """
+    if isinstance(value, torch.Tensor):
+        with torch._C.DisableTorchFunctionSubclass():
+            plain = torch.Tensor.as_subclass(value, torch.Tensor)
+            return plain.detach().to("cpu", copy=True)
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return torch.from_numpy(np.array(value, copy=True))
+    if type(value) in (int, float, bool):
+        return torch.tensor(value)
+    raise CheckFailure(
+        f"{name}: expected a tensor, got {type(value).__name__}",
+        hint="return a torch.Tensor (not a list, tuple or None)",
+    )
+
+
+def _fmt_index(flat_index: int, shape: torch.Size) -> str:
+    if len(shape) == 0:
+        return "()"
+    return str(tuple(int(i) for i in np.unravel_index(flat_index, tuple(shape))))
+
+
+def assert_close(
+    actual,
+    expected,
+    *,
+    name: str = "output",
+    rtol: float | None = None,
+    atol: float | None = None,
+    check_dtype: bool = True,
+    hint: str | None = None,
+) -> None:
+    """``actual`` equals ``expected`` within the tolerance of ``expected``'s dtype.
+
+    Shape, dtype, NaN/inf placement and values are checked, in that order.
+    """
+    expected_t = as_plain_tensor(expected, "expected")
+    actual_t = as_plain_tensor(actual, name)
+    if actual_t.shape != expected_t.shape:
+        raise CheckFailure(
+            f"{name}: wrong shape: expected {tuple(expected_t.shape)}, got {tuple(actual_t.shape)}",
+            hint=hint,
+        )
+    if check_dtype and actual_t.dtype != expected_t.dtype:
+        raise CheckFailure(
+            f"{name}: wrong dtype: expected {expected_t.dtype}, got {actual_t.dtype}",
+            hint=hint or "keep the dtype of the inputs; avoid mixing in float64/float32 constants",
+        )
+    default_rtol, default_atol = tolerance_for(expected_t.dtype)
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    a = actual_t.to(torch.float64) if actual_t.is_floating_point() else actual_t
+    e = expected_t.to(torch.float64) if expected_t.is_floating_point() else expected_t
+    if a.is_floating_point() or e.is_floating_point():
+        a, e = a.to(torch.float64), e.to(torch.float64)
+        nan_mismatch = torch.isnan(a) != torch.isnan(e)
+        if nan_mismatch.any():
+            idx = int(nan_mismatch.flatten().nonzero()[0])
+            n = int(nan_mismatch.sum())
+            raise CheckFailure(
+                f"{name}: {n} of {a.numel()} elements are NaN where they should not be "
+                f"(or the other way round); first at index {_fmt_index(idx, a.shape)}: "
+                f"expected {e.flatten()[idx].item():.6g}, got {a.flatten()[idx].item():.6g}",
+                hint=hint or "NaN usually comes from exp() overflow, 0/0 or -inf - -inf",
+            )
+        both_nan = torch.isnan(a) & torch.isnan(e)
+        a = torch.where(both_nan, torch.zeros_like(a), a)
+        e = torch.where(both_nan, torch.zeros_like(e), e)
+        same_inf = torch.isinf(e) & (a == e)
+        diff = torch.where(same_inf, torch.zeros_like(a), (a - e).abs())
+        diff = torch.nan_to_num(diff, nan=float("inf"))
+        allowed = atol + rtol * torch.where(torch.isinf(e), torch.zeros_like(e), e.abs())
+        bad = diff > allowed
+    else:
+        diff = (a != e).to(torch.float64)
+        bad = a != e
+    if bad.any():
+        n_bad = int(bad.sum())
+        worst = int((diff - allowed if a.is_floating_point() else diff).flatten().argmax())
+        raise CheckFailure(
+            f"{name}: {n_bad} of {a.numel()} elements differ "
+            f"(dtype {expected_t.dtype}, rtol={rtol:g}, atol={atol:g}). "
+            f"Worst at index {_fmt_index(worst, a.shape)}: expected "
+            f"{e.flatten()[worst].item():.8g}, got {a.flatten()[worst].item():.8g} "
+            f"(|diff| {diff.flatten()[worst].item():.3g})",
+            hint=hint,
+        )
+
+
+def assert_finite(value, *, name: str = "output", hint: str | None = None) -> None:
+    t = as_plain_tensor(value, name)
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        bad = (~torch.isfinite(t)).flatten().nonzero()
+        idx = int(bad[0])
+        raise CheckFailure(
+            f"{name}: {len(bad)} of {t.numel()} elements are NaN or inf; first at index "
+            f"{_fmt_index(idx, t.shape)} = {t.flatten()[idx].item()}",
+            hint=hint,
+        )
+
+
+# --- gradients ---------------------------------------------------------------
+
+
+def central_difference(f: Callable[[], float], x: np.ndarray | torch.Tensor, eps: float = 1e-6):
+    """Numerical gradient of the scalar ``f()`` with respect to ``x`` (edited in place).
+
+    float64 central differences: (f(x + eps) - f(x - eps)) / 2 eps, one element at a time.
+    Works for numpy arrays and torch tensors; ``x`` is restored afterwards.
+    """
+    is_torch = isinstance(x, torch.Tensor)
+    if (x.dtype != torch.float64) if is_torch else (x.dtype != np.float64):
+        raise TypeError(f"central_difference needs float64 input, got {x.dtype}")
+    grad = np.zeros(tuple(x.shape), dtype=np.float64)
+    flat = x.detach().view(-1) if is_torch else x.reshape(-1)
+    for i in range(flat.shape[0]):
+        old = float(flat[i])
+        flat[i] = old + eps
+        plus = float(f())
+        flat[i] = old - eps
+        minus = float(f())
+        flat[i] = old
+        grad.reshape(-1)[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def check_gradients(
+    fn: Callable[..., torch.Tensor],
+    inputs: Sequence[torch.Tensor],
+    *,
+    names: Sequence[str] | None = None,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    seed: int = 0,
+    hint: str | None = None,
+) -> None:
+    """Autograd gradients of ``fn(*inputs)`` match float64 central differences.
+
+    The output is reduced with fixed random weights (so every output element
+    matters) and gradients are compared for each input that requires grad.
+    """
+    inputs = [t.detach().to(torch.float64).requires_grad_(t.requires_grad) for t in inputs]
+    names = list(names or [f"input {i}" for i in range(len(inputs))])
+    with torch.no_grad():
+        out = as_plain_tensor(fn(*inputs), "output")
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float((as_plain_tensor(fn(*inputs)).to(torch.float64) * weights).sum())
+
+    result = fn(*inputs)
+    if not isinstance(result, torch.Tensor) or not result.requires_grad:
+        raise CheckFailure(
+            "the output does not require grad, so no gradient flows back to the inputs",
+            hint=hint or "avoid .detach(), .item(), .numpy() or torch.no_grad() inside the function",
+        )
+    wanted = [t for t in inputs if t.requires_grad]
+    grads = torch.autograd.grad((result.to(torch.float64) * weights).sum(), wanted, allow_unused=True)
+    for t, g, name in zip(wanted, grads, [n for n, t in zip(names, inputs) if t.requires_grad]):
+        numeric = torch.from_numpy(central_difference(loss, t, eps))
+        if g is None:
+            g = torch.zeros_like(numeric)
+        assert_close(g, numeric, name=f"gradient w.r.t. {name}", rtol=rtol, atol=atol, hint=hint)
+
+
+# --- inputs left alone, outputs fully written --------------------------------
+
+
+@contextlib.contextmanager
+def unchanged(*tensors: torch.Tensor, names: Sequence[str] | None = None) -> Iterator[None]:
+    """Fail if any of ``tensors`` is modified in place inside the block."""
+    names = list(names or [f"input {i}" for i in range(len(tensors))])
+    snapshots = [as_plain_tensor(t).clone() for t in tensors]
+    yield
+    for t, before, name in zip(tensors, snapshots, names):
+        after = as_plain_tensor(t)
+        if after.shape != before.shape or not torch.equal(
+            torch.nan_to_num(after, nan=0.0), torch.nan_to_num(before, nan=0.0)
+        ):
+            raise CheckFailure(
+                f"{name} was modified in place; the caller's tensors must be left unchanged",
+                hint="use out-of-place operations (x = x * s, not x *= s or x.mul_(s)) "
+                "on tensors you were given",
+            )
+
+
+POISON = float("nan")
+_EMPTY_FUNCS = ("empty", "empty_like", "empty_strided")
+
+
+def poison(tensor: torch.Tensor) -> torch.Tensor:
+    """Fill an output buffer with a value a correct kernel overwrites everywhere."""
+    if tensor.is_floating_point():
+        return tensor.fill_(POISON)
+    return tensor.fill_(torch.iinfo(tensor.dtype).min)
+
+
+def assert_all_written(out: torch.Tensor, *, name: str = "output") -> None:
+    """Every element of a poisoned output buffer was overwritten."""
+    t = as_plain_tensor(out, name)
+    left = torch.isnan(t) if t.is_floating_point() else t == torch.iinfo(t.dtype).min
+    if left.any():
+        idx = int(left.flatten().nonzero()[0])
+        raise CheckFailure(
+            f"{name}: {int(left.sum())} of {t.numel()} elements were never written; "
+            f"first at index {_fmt_index(idx, t.shape)}",
+            hint="check the bounds of your loops or the masks of your stores",
+        )
+
+
+@contextlib.contextmanager
+def poisoned_allocations() -> Iterator[None]:
+    """Inside the block, torch.empty*/Tensor.new_empty return NaN-filled tensors.
+
+    Code that allocates with ``empty`` and forgets to write some elements then
+    returns NaN there, which :func:`assert_close` reports.
+    """
+    originals = {name: getattr(torch, name) for name in _EMPTY_FUNCS}
+    original_new_empty = torch.Tensor.new_empty
+
+    def wrap(fn):
+        def poisoned(*args, **kwargs):
+            return poison(fn(*args, **kwargs))
+
+        return poisoned
+
+    try:
+        for name, fn in originals.items():
+            setattr(torch, name, wrap(fn))
+        torch.Tensor.new_empty = wrap(original_new_empty)
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(torch, name, fn)
+        torch.Tensor.new_empty = original_new_empty

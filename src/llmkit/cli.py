@@ -1,0 +1,188 @@
+"""The ``llmkit`` command: list, status, check, hint, author-check, docs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from llmkit.catalog import CatalogError, load_catalog
+from llmkit.impl import ImplementationError, resolve_root
+from llmkit.plugin import summarize
+from llmkit.runner import run_pytest
+
+console = Console()
+STATUS_STYLE = {"done": "green", "in progress": "yellow", "not started": "dim"}
+
+
+def cmd_list(args) -> int:
+    catalog = load_catalog()
+    table = Table(title="llmkit exercises")
+    for col in ("id", "title", "difficulty", "track", "points", "file"):
+        table.add_column(col)
+    for ex in catalog.exercises:
+        table.add_row(ex.id, ex.title, ex.difficulty, ex.track, str(ex.points), f"exercises/{ex.module}")
+    console.print(table)
+    return 0
+
+
+def _validate_impl(impl: str | None, root: Path) -> None:
+    resolve_root(impl, root)  # raises ImplementationError with a clear message
+
+
+def cmd_status(args) -> int:
+    catalog = load_catalog()
+    _validate_impl(args.impl, catalog.root)
+    exercises = [catalog.get(i) for i in args.ids] if args.ids else list(catalog.exercises)
+    with console.status("running the public tests…"):
+        run = run_pytest(
+            catalog.root,
+            [ex.public_test for ex in exercises],
+            impl=args.impl,
+            extra_args=["-q", "--no-header", "-p", "no:terminal"],
+        )
+    if run.crashed:
+        console.print(run.output)
+        return 2
+    summaries = {s.exercise.id: s for s in summarize(run.results, catalog)}
+    table = Table(title=f"llmkit progress ({args.impl or 'exercises'}/)")
+    for col in ("id", "title", "track", "status", "tests passed"):
+        table.add_column(col)
+    for ex in exercises:
+        s = summaries.get(ex.id)
+        status = s.status if s else "no tests"
+        passed = f"{s.passed}/{s.total - s.skipped}" if s else "-"
+        style = STATUS_STYLE.get(status, "red")
+        table.add_row(ex.id, ex.title, ex.track, f"[{style}]{status}[/]", passed)
+    console.print(table)
+    done = sum(1 for s in summaries.values() if s.status == "done")
+    console.print(f"{done} of {len(exercises)} exercises done.")
+    if done == len(exercises):
+        console.print("[green]All done — well played.[/]")
+    return 0
+
+
+def cmd_check(args) -> int:
+    catalog = load_catalog()
+    ex = catalog.get(args.id)
+    _validate_impl(args.impl, catalog.root)
+    run = run_pytest(
+        catalog.root, [ex.public_test], impl=args.impl, capture=False, extra_args=args.pytest_args
+    )
+    if run.returncode == 0:
+        console.print(f"[green]{ex.id} passes its public tests.[/] The hidden graders check more.")
+    elif any(r.status == "not_started" for r in run.results):
+        console.print(f"Stuck? [bold]llmkit hint {ex.id}[/] shows the next hint.")
+    return run.returncode
+
+
+def cmd_hint(args) -> int:
+    catalog = load_catalog()
+    ex = catalog.get(args.id)
+    if not ex.hints:
+        console.print(f"{ex.id} has no hints.")
+        return 0
+    state_file = catalog.root / ".llmkit" / "hints.json"
+    shown = json.loads(state_file.read_text()) if state_file.exists() else {}
+    count = len(ex.hints) if args.all else min(shown.get(ex.id, 0) + 1, len(ex.hints))
+    if args.reset:
+        count = 1
+    for i, hint in enumerate(ex.hints[:count], start=1):
+        console.print(f"[bold]Hint {i}/{len(ex.hints)}[/] {hint}")
+    if count < len(ex.hints):
+        console.print(f"[dim]Run `llmkit hint {ex.id}` again for the next hint.[/]")
+    shown[ex.id] = count
+    state_file.parent.mkdir(exist_ok=True)
+    state_file.write_text(json.dumps(shown, indent=2))
+    return 0
+
+
+def cmd_author_check(args) -> int:
+    from llmkit.authoring import check_catalog
+
+    catalog = load_catalog()
+    failed = 0
+    for check in check_catalog(catalog, args.ids or None, seed=args.seed):
+        ex = check.exercise
+        if check.ok:
+            caught = ", ".join(
+                f"{n} {p:g}/{t:g}" for n, p, t in ((n, *pt) for n, pt in check.mutants.items())
+            )
+            console.print(
+                f"[green]ok[/] {ex.id} {ex.title}: stub 0, reference {ex.points}/{ex.points}, "
+                f"{len(check.mutants)} mutants caught ({caught})"
+            )
+        else:
+            failed += 1
+            console.print(f"[red]FAIL[/] {ex.id} {ex.title}")
+            for problem in check.problems:
+                console.print(f"  - {problem}", markup=False)
+    return 1 if failed else 0
+
+
+def cmd_docs(args) -> int:
+    from llmkit.docs import stale_files
+
+    catalog = load_catalog()
+    stale = stale_files(catalog, write=args.write)
+    for path in stale:
+        verb = "rewrote" if args.write else "out of date:"
+        console.print(f"{verb} {path.relative_to(catalog.root)}")
+    if stale and not args.write:
+        console.print("run `llmkit docs --write` to regenerate them from catalog.toml")
+        return 1
+    if not stale:
+        console.print("READMEs match the catalog.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmkit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the exercises in the catalog").set_defaults(func=cmd_list)
+
+    p = sub.add_parser("status", help="progress table from running the public tests")
+    p.add_argument("ids", nargs="*", help="exercise ids (default: all)")
+    p.add_argument("--impl", default=None, help="exercises (default), solutions or a directory")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("check", help="run one exercise's public tests")
+    p.add_argument("id", help="exercise id, e.g. 2.3")
+    p.add_argument("--impl", default=None)
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("hint", help="show the next hint for an exercise")
+    p.add_argument("id")
+    p.add_argument("--all", action="store_true", help="show every hint")
+    p.add_argument("--reset", action="store_true", help="start again from the first hint")
+    p.set_defaults(func=cmd_hint)
+
+    p = sub.add_parser("author-check", help="stubs fail, references pass, mutants are caught")
+    p.add_argument("ids", nargs="*")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_author_check)
+
+    p = sub.add_parser("docs", help="check or rewrite the README blocks generated from the catalog")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--check", action="store_true", help="fail if stale (default)")
+    group.add_argument("--write", action="store_true")
+    p.set_defaults(func=cmd_docs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CatalogError, ImplementationError, ValueError) as exc:
+        console.print(f"llmkit: {exc}", style="red", markup=False, highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

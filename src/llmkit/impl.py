@@ -1,0 +1,153 @@
+"""Implementation roots: where the code under test comes from.
+
+Tests never import ``exercises.…``. They ask for an exercise's module and get
+it from the selected root:
+
+* ``exercises`` (default) — the learner's working tree;
+* ``solutions`` — the reference implementations;
+* a directory mirroring ``exercises/`` — e.g. a learner's submission;
+* a mutant file ``graders/mutants/sectionN/<topic>__<bug>.py`` — the reference
+  module with the mutant's definitions executed on top of it, so a mutant
+  holds only the lines that carry its bug.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import traceback
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmkit.catalog import Exercise
+
+MUTANT_NAME = re.compile(r"^(?P<topic>[a-z0-9_]+?)__(?P<bug>[a-z0-9_]+)\.py$")
+
+
+class ImplementationError(Exception):
+    """The module under test cannot be found or imported. The message is for the learner."""
+
+
+@dataclass(frozen=True)
+class ImplementationRoot:
+    kind: str  # "exercises" | "solutions" | "directory" | "mutant"
+    path: Path  # the directory modules are read from (the base, for a mutant)
+    mutant: Path | None = None
+    mutant_module: str | None = None  # e.g. "section2/attention.py"
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "mutant":
+            return f"mutant {self.mutant.name}"
+        if self.kind == "directory":
+            return str(self.path)
+        return f"{self.kind}/"
+
+    def files_for(self, exercise: Exercise) -> list[Path]:
+        """Source files whose code runs as the exercise's module, in execution order."""
+        files = [self.path / exercise.module]
+        if self.kind == "mutant" and exercise.module == self.mutant_module:
+            files.append(self.mutant)
+        return files
+
+    def loaded(self, exercise: Exercise) -> types.ModuleType | None:
+        """The module if :meth:`load` already imported it, else None."""
+        return self._cache.get(exercise.id)
+
+    def load(self, exercise: Exercise) -> types.ModuleType:
+        """Import the exercise's module from this root (cached per root)."""
+        if exercise.id not in self._cache:
+            self._cache[exercise.id] = _import_files(self, exercise)
+        return self._cache[exercise.id]
+
+
+def resolve_root(spec: str | None, project_root: Path) -> ImplementationRoot:
+    """Turn an ``--impl`` value into an :class:`ImplementationRoot`."""
+    spec = spec or "exercises"
+    if spec in ("exercises", "solutions"):
+        return ImplementationRoot(kind=spec, path=project_root / spec)
+    path = Path(spec).expanduser()
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    if path.is_dir():
+        return ImplementationRoot(kind="directory", path=path)
+    if path.is_file() and path.suffix == ".py":
+        match = MUTANT_NAME.match(path.name)
+        section = path.parent.name
+        if not match or not re.fullmatch(r"section\d+", section):
+            raise ImplementationError(
+                f"--impl {spec}: a mutant file must be named sectionN/<topic>__<bug>.py"
+            )
+        return ImplementationRoot(
+            kind="mutant",
+            path=project_root / "solutions",
+            mutant=path,
+            mutant_module=f"{section}/{match['topic']}.py",
+        )
+    raise ImplementationError(
+        f"--impl {spec}: expected 'exercises', 'solutions', a directory laid out like "
+        "exercises/, or a mutant .py file, and found none of these"
+    )
+
+
+def _read_source(path: Path, exercise: Exercise) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ImplementationError(
+            f"exercise {exercise.id}: {exercise.module} is missing from {path.parent.parent}"
+        ) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImplementationError(
+            f"exercise {exercise.id}: {path.name} is not valid UTF-8 (byte {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _import_files(root: ImplementationRoot, exercise: Exercise) -> types.ModuleType:
+    files = root.files_for(exercise)
+    name = f"llmkit_impl_{root.kind}_{abs(hash(str(files))):x}.{exercise.section_dir}.{exercise.topic}"
+    module = types.ModuleType(name)
+    module.__file__ = str(files[-1])
+    module.__llmkit_files__ = tuple(str(f) for f in files)
+    sys.modules[name] = module
+    try:
+        for path in files:
+            source = _read_source(path, exercise)
+            try:
+                code = compile(source, str(path), "exec")
+            except SyntaxError as exc:
+                raise ImplementationError(
+                    f"exercise {exercise.id}: {path.name} line {exc.lineno}: SyntaxError: {exc.msg}"
+                ) from None
+            try:
+                exec(code, module.__dict__)
+            except ImplementationError:
+                raise
+            except BaseException as exc:  # import-time crash, sys.exit, ...
+                where = _last_frame_in(exc, files)
+                raise ImplementationError(
+                    f"exercise {exercise.id}: importing {path.name} raised {type(exc).__name__}: {exc}{where}"
+                ) from None
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def _last_frame_in(exc: BaseException, files: list[Path]) -> str:
+    wanted = {str(f) for f in files}
+    lines = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in wanted]
+    if not lines:
+        return ""
+    frame = lines[-1]
+    return f" (line {frame.lineno}: {frame.line})"
+
+
+def module_files(module: types.ModuleType) -> frozenset[str]:
+    """The source files of a module loaded by :meth:`ImplementationRoot.load`."""
+    return frozenset(getattr(module, "__llmkit_files__", ()))

@@ -1,0 +1,370 @@
+"""The pytest plugin (registered through the ``pytest11`` entry point).
+
+It gives tests the module under test (``impl``), seeded inputs (``draw``) and
+the catalog entry (``exercise``); turns a stub's NotImplementedError into
+"not started"; prints check failures without engine tracebacks; traps banned
+calls; skips GPU tests visibly; and ends the run with a per-exercise table.
+``--llmkit-report PATH`` writes the canonical per-run JSON result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from llmkit.catalog import Catalog, CatalogError, Exercise, load_catalog
+from llmkit.checks import CheckFailure
+from llmkit.draw import Draw, test_seed
+from llmkit.impl import ImplementationError, ImplementationRoot, module_files, resolve_root
+
+ENGINE_DIR = str(Path(__file__).resolve().parent)
+MARKERS = (
+    "exercise(id): the catalog exercise a test belongs to",
+    "points(n): points a hidden grader test is worth",
+    "speed: grades speed as a ratio against a baseline measured in the same run",
+    "gpu: needs a CUDA GPU; skipped with the reason 'not graded: no GPU' without one",
+)
+NO_GPU = "not graded: no GPU"
+
+
+@dataclass
+class TestResult:
+    id: str
+    exercise: str
+    status: str  # passed | failed | not_started | error | skipped
+    points: float
+    max_points: float
+    message: str
+    duration: float
+    visibility: str  # visible (public test) | hidden (grader)
+
+
+@dataclass
+class RunState:
+    catalog: Catalog | None
+    catalog_error: str | None
+    root: ImplementationRoot | None
+    root_error: str | None
+    seed: int
+    results: dict[str, TestResult] = field(default_factory=dict)
+
+
+STATE = pytest.StashKey[RunState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llmkit", "llmkit exercise kit")
+    group.addoption(
+        "--impl",
+        default=None,
+        help="where the code under test comes from: exercises (default), solutions, "
+        "a submission directory laid out like exercises/, or a mutant file",
+    )
+    group.addoption("--seed", type=int, default=None, help="seed for random inputs (default: fresh, printed)")
+    group.addoption("--llmkit-report", default=None, metavar="PATH", help="write per-test results as JSON")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    seed = config.getoption("--seed")
+    if seed is None:
+        seed = random.SystemRandom().randrange(1, 2**31)
+    catalog = catalog_error = root = root_error = None
+    try:
+        catalog = load_catalog(config.rootpath)
+        root = resolve_root(config.getoption("--impl"), catalog.root)
+    except CatalogError as exc:
+        catalog_error = str(exc)
+    except ImplementationError as exc:
+        root_error = str(exc)
+    config.stash[STATE] = RunState(catalog, catalog_error, root, root_error, seed)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Seed hypothesis from the run's seed (unless --hypothesis-seed was given) and
+    make its examples independent of any local database."""
+    try:
+        from hypothesis import HealthCheck, core, settings
+    except ImportError:  # pragma: no cover
+        return
+    state = session.config.stash[STATE]
+    settings.register_profile(
+        "llmkit",
+        deadline=None,
+        database=None,
+        print_blob=False,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,  # impl is loaded once and not mutated by examples
+        ],
+    )
+    settings.load_profile("llmkit")
+    if session.config.getoption("hypothesis_seed", None) is None:
+        core.global_force_seed = state.seed
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash[STATE]
+    if state.root is None:
+        return []
+    return [f"llmkit: implementation {state.root.label}, seed {state.seed} (replay: --seed {state.seed})"]
+
+
+# --- fixtures ----------------------------------------------------------------
+
+
+def _exercise_of(item: pytest.Item) -> Exercise | None:
+    marker = item.get_closest_marker("exercise")
+    state = item.config.stash[STATE]
+    if marker is None or state.catalog is None:
+        return None
+    return state.catalog.get(marker.args[0])
+
+
+@pytest.fixture
+def exercise(request: pytest.FixtureRequest) -> Exercise:
+    """The catalog entry of the exercise this test belongs to."""
+    state = request.config.stash[STATE]
+    if state.catalog_error:
+        pytest.fail(state.catalog_error, pytrace=False)
+    ex = _exercise_of(request.node)
+    if ex is None:
+        pytest.fail("this test has no @pytest.mark.exercise('N.M') marker", pytrace=False)
+    return ex
+
+
+@pytest.fixture
+def impl(request: pytest.FixtureRequest, exercise: Exercise):
+    """The module under test, from the implementation root chosen with --impl."""
+    state = request.config.stash[STATE]
+    if state.root_error:
+        pytest.fail(state.root_error, pytrace=False)
+    try:
+        return state.root.load(exercise)
+    except ImplementationError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def draw(request: pytest.FixtureRequest) -> Draw:
+    """Seeded random inputs; the seed derives from the run's seed and the test id."""
+    return Draw(test_seed(request.config.stash[STATE].seed, request.node.nodeid))
+
+
+@pytest.fixture
+def impl_files(impl) -> frozenset[str]:
+    """Source files of the module under test (for static checks such as bans)."""
+    return module_files(impl)
+
+
+# --- running -----------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        for item in items:
+            if item.get_closest_marker("gpu"):
+                item.add_marker(pytest.mark.skip(reason=NO_GPU))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Trap banned library calls from learner code while the test body runs."""
+    ex = _exercise_of(item)
+    state = item.config.stash[STATE]
+    module = state.root.loaded(ex) if ex is not None and state.root is not None else None
+    if module is None or not ex.banned:
+        return (yield)
+    from llmkit.bans import BannedCallError, trap_banned_calls
+
+    files = module_files(module)
+    with trap_banned_calls(ex.banned, files, ex.id) as trap:
+        result = yield
+    if trap.calls:  # the learner caught the error and carried on
+        raise BannedCallError(f"exercise {ex.id} bans calls your code made: {', '.join(trap.calls)}")
+    return result
+
+
+def _raised_in_learner_code(excinfo: pytest.ExceptionInfo, files: frozenset[str]) -> bool:
+    return bool(excinfo.traceback) and str(excinfo.traceback[-1].path) in files
+
+
+def _not_started_message(excinfo: pytest.ExceptionInfo) -> str:
+    entry = excinfo.traceback[-1]
+    name = getattr(entry.frame.code.raw, "co_qualname", entry.name)
+    return f"not started: {name}() still raises NotImplementedError ({Path(str(entry.path)).name})"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    state = item.config.stash[STATE]
+    ex = _exercise_of(item)
+    status = None
+    message = ""
+    if call.excinfo is not None and ex is not None:
+        module = state.root.loaded(ex) if state.root is not None else None
+        files = module_files(module) if module is not None else frozenset()
+        if call.excinfo.errisinstance(NotImplementedError) and _raised_in_learner_code(call.excinfo, files):
+            status, message = "not_started", _not_started_message(call.excinfo)
+        elif call.excinfo.errisinstance(CheckFailure):
+            exc = call.excinfo.value
+            notes = "\n".join(getattr(exc, "__notes__", []))  # hypothesis: the falsifying example
+            status, message = "failed", f"{exc}\n{notes}".rstrip()
+        else:
+            # Hide engine frames; keep the test's and the learner's.
+            call.excinfo.traceback = call.excinfo.traceback.filter(
+                lambda entry: not str(entry.path).startswith(ENGINE_DIR)
+            )
+    report: pytest.TestReport = yield
+    if ex is None:
+        return report
+    if status is not None:
+        report.longrepr = f"{item.nodeid}\n{message}" if status == "failed" else message
+    _record(item, report, ex, state, status, message)
+    return report
+
+
+def _record(item, report, ex: Exercise, state: RunState, status, message) -> None:
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        pass
+    elif report.when == "teardown" and report.failed:
+        pass
+    else:
+        return
+    points_marker = item.get_closest_marker("points")
+    max_points = float(points_marker.args[0]) if points_marker else 0.0
+    if status is None:
+        if report.passed:
+            status = "passed"
+        elif report.skipped:
+            status = "skipped"
+        elif report.when == "setup":
+            status = "error"
+        else:
+            status = "failed"
+    if not message and not report.passed:
+        if report.skipped and isinstance(report.longrepr, tuple):
+            message = report.longrepr[2].removeprefix("Skipped: ")
+        else:
+            message = str(report.longrepr)[-4000:] if report.longrepr else ""
+    previous = state.results.get(item.nodeid)
+    if previous is not None and previous.status != "passed":
+        return  # keep the first failure (a teardown error never overrides it)
+    visibility = "hidden" if _is_grader(item, state) else "visible"
+    state.results[item.nodeid] = TestResult(
+        id=item.nodeid,
+        exercise=ex.id,
+        status=status,
+        points=max_points if status == "passed" else 0.0,
+        max_points=max_points,
+        message=message,
+        duration=round(report.duration, 4),
+        visibility=visibility,
+    )
+
+
+def _is_grader(item: pytest.Item, state: RunState) -> bool:
+    return state.catalog is not None and Path(str(item.path)).resolve().is_relative_to(
+        state.catalog.root / "graders"
+    )
+
+
+# --- summary and report ------------------------------------------------------
+
+
+@dataclass
+class ExerciseSummary:
+    exercise: Exercise
+    passed: int = 0
+    total: int = 0
+    not_started: int = 0
+    skipped: int = 0
+    points: float = 0.0
+    max_points: float = 0.0
+    graded: bool = False
+
+    @property
+    def status(self) -> str:
+        ran = self.total - self.skipped
+        if ran == 0:
+            return NO_GPU if self.skipped else "no tests"
+        if self.passed == ran:
+            return "done"
+        if self.not_started == ran:
+            return "not started"
+        return "in progress"
+
+
+def summarize(results: list[TestResult], catalog: Catalog) -> list[ExerciseSummary]:
+    by_id: dict[str, ExerciseSummary] = {}
+    for r in results:
+        s = by_id.setdefault(r.exercise, ExerciseSummary(catalog.get(r.exercise)))
+        s.total += 1
+        s.passed += r.status == "passed"
+        s.not_started += r.status == "not_started"
+        s.skipped += r.status == "skipped"
+        if r.max_points:
+            s.graded = True
+            s.max_points += r.max_points
+            s.points += r.points
+    return sorted(by_id.values(), key=lambda s: [int(p) for p in s.exercise.id.split(".")])
+
+
+def format_summary(summaries: list[ExerciseSummary]) -> list[str]:
+    rows = [("exercise", "title", "status", "tests passed", "points")]
+    for s in summaries:
+        points = f"{s.points:g}/{s.max_points:g}" if s.graded else "-"
+        rows.append((s.exercise.id, s.exercise.title, s.status, f"{s.passed}/{s.total - s.skipped}", points))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    state = config.stash[STATE]
+    if not state.results or state.catalog is None:
+        return
+    terminalreporter.section("llmkit summary")
+    terminalreporter.write_line(f"implementation: {state.root.label}   seed: {state.seed}")
+    for line in format_summary(summarize(list(state.results.values()), state.catalog)):
+        terminalreporter.write_line(line)
+    for s in summarize(list(state.results.values()), state.catalog):
+        if s.status == "not started":
+            terminalreporter.write_line(
+                f"{s.exercise.id}: open {s.exercise.module} under exercises/ and replace "
+                f"each `raise NotImplementedError`; `llmkit hint {s.exercise.id}` gives a hint."
+            )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    state = session.config.stash[STATE]
+    path = session.config.getoption("--llmkit-report")
+    if not path:
+        return
+    payload = {
+        "implementation": state.root.label if state.root else None,
+        "seed": state.seed,
+        "exit_status": int(exitstatus),
+        "tests": [asdict(r) for r in state.results.values()],
+    }
+    write_json_atomically(Path(path), payload)
+
+
+def write_json_atomically(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=2)
+    os.replace(tmp, path)

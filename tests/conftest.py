@@ -1,0 +1,30 @@
+"""Fixtures for the engine's own tests."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from llmkit.catalog import load_catalog
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_FILES = ("catalog.toml", "pyproject.toml", "README.md", "exercises", "solutions", "graders")
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog(PROJECT_ROOT)
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A private copy of the kit's course content, to break on purpose."""
+    root = tmp_path / "kit"
+    root.mkdir()
+    for name in PROJECT_FILES:
+        src = PROJECT_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, root / name)
+    return root
