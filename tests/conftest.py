@@ -7,6 +7,8 @@ import pytest
 
 from llmkit.catalog import load_catalog
 
+pytest_plugins = ["pytester"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ("catalog.toml", "pyproject.toml", "README.md", "exercises", "solutions", "graders")
 
@@ -28,3 +30,15 @@ def project_copy(tmp_path: Path) -> Path:
         else:
             shutil.copy(src, root / name)
     return root
+
+
+@pytest.fixture
+def kit(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester whose directory holds a copy of the kit's course content."""
+    for name in PROJECT_FILES:
+        src = PROJECT_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, pytester.path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, pytester.path / name)
+    return pytester

@@ -43,7 +43,7 @@ def cmd_status(args) -> int:
             catalog.root,
             [ex.public_test for ex in exercises],
             impl=args.impl,
-            extra_args=["-q", "--no-header", "-p", "no:terminal"],
+            extra_args=["-p", "no:terminal"],
         )
     if run.crashed:
         console.print(run.output)

@@ -50,7 +50,6 @@ class RunState:
     catalog: Catalog | None
     catalog_error: str | None
     root: ImplementationRoot | None
-    root_error: str | None
     seed: int
     results: dict[str, TestResult] = field(default_factory=dict)
 
@@ -76,15 +75,15 @@ def pytest_configure(config: pytest.Config) -> None:
     seed = config.getoption("--seed")
     if seed is None:
         seed = random.SystemRandom().randrange(1, 2**31)
-    catalog = catalog_error = root = root_error = None
+    catalog = catalog_error = root = None
     try:
         catalog = load_catalog(config.rootpath)
         root = resolve_root(config.getoption("--impl"), catalog.root)
     except CatalogError as exc:
         catalog_error = str(exc)
     except ImplementationError as exc:
-        root_error = str(exc)
-    config.stash[STATE] = RunState(catalog, catalog_error, root, root_error, seed)
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[STATE] = RunState(catalog, catalog_error, root, seed)
 
 
 @pytest.hookimpl(trylast=True)
@@ -146,8 +145,6 @@ def exercise(request: pytest.FixtureRequest) -> Exercise:
 def impl(request: pytest.FixtureRequest, exercise: Exercise):
     """The module under test, from the implementation root chosen with --impl."""
     state = request.config.stash[STATE]
-    if state.root_error:
-        pytest.fail(state.root_error, pytrace=False)
     try:
         return state.root.load(exercise)
     except ImplementationError as exc:

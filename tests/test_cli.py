@@ -1,0 +1,46 @@
+"""The llmkit command line."""
+
+import subprocess
+import sys
+
+from llmkit.cli import main
+
+
+def test_list_shows_catalog(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "2.3" in out and "Scaled" in out and "intermediate" in out
+
+
+def test_hints_are_progressive(kit, monkeypatch, capsys):
+    monkeypatch.chdir(kit.path)
+    assert main(["hint", "2.3"]) == 0
+    first = capsys.readouterr().out
+    assert "Hint 1/4" in first and "Hint 2/4" not in first
+    assert main(["hint", "2.3"]) == 0
+    second = capsys.readouterr().out
+    assert "Hint 1/4" in second and "Hint 2/4" in second and "Hint 3/4" not in second
+    assert main(["hint", "2.3", "--all"]) == 0
+    assert "Hint 4/4" in capsys.readouterr().out
+
+
+def test_unknown_exercise_is_a_clear_error(capsys):
+    assert main(["hint", "9.9"]) == 2
+    out = capsys.readouterr().out
+    assert "no exercise '9.9' in the catalog (known: 2.3)" in out
+
+
+def test_status_prints_the_progress_table(kit):
+    stubs = subprocess.run(
+        [sys.executable, "-m", "llmkit.cli", "status"], cwd=kit.path, capture_output=True, text=True
+    )
+    assert stubs.returncode == 0, stubs.stdout + stubs.stderr
+    assert "not started" in stubs.stdout and "0 of 1 exercises done" in stubs.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "llmkit.cli", "status", "--impl", "solutions"],
+        cwd=kit.path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0
+    assert "done" in done.stdout and "1 of 1 exercises done" in done.stdout
