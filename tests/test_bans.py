@@ -62,7 +62,7 @@ def test_scan_flags_each_kind_of_mention_with_its_line(snippet, banned_names):
     (v,) = found
     assert v.line == 6
     assert v.file == "learner.py"
-    assert v.name in banned_names
+    assert set(v.name.split(" / ")) & set(banned_names)
     assert v.source.strip() == snippet
 
 
@@ -220,18 +220,19 @@ def _originals():
         "F.mhaf": F.__dict__["multi_head_attention_forward"],
         "special.softmax": torch.special.__dict__["softmax"],
         "Tensor.softmax": torch.Tensor.softmax,
-        "Tensor.__dict__ has softmax": "softmax" in torch.Tensor.__dict__,
         "MHA.__init__": nn.MultiheadAttention.__dict__["__init__"],
     }
+
+
+# Recorded at import, before any test installs a trap.
+TENSOR_DICT_HAS_SOFTMAX = "softmax" in torch.Tensor.__dict__
 
 
 def _assert_restored(before):
     after = _originals()
     for key, value in before.items():
-        if isinstance(value, bool):
-            assert after[key] == value, key
-        else:
-            assert after[key] is value, key
+        assert after[key] is value, key
+    assert ("softmax" in torch.Tensor.__dict__) == TENSOR_DICT_HAS_SOFTMAX
 
 
 CALLS = [
@@ -312,7 +313,7 @@ def test_trap_restores_the_original_objects(learner):
     assert torch.nn.functional.scaled_dot_product_attention is before["F.sdpa"]
     assert torch.Tensor.softmax is before["Tensor.softmax"]
     assert nn.MultiheadAttention.__init__ is before["MHA.__init__"]
-    if not before["Tensor.__dict__ has softmax"]:
+    if not TENSOR_DICT_HAS_SOFTMAX:
         assert "softmax" not in torch.Tensor.__dict__
     x = torch.randn(2, 3)
     assert torch.allclose(learner.use_softmax(x), learner.use_method(x))  # no longer trapped

@@ -227,7 +227,7 @@ def test_assert_close_subclass_with_lying_eq_does_not_pass():
     expected = torch.tensor([1.0, 2.0, 3.0])
     wrong = torch.tensor([9.0, 9.0, 9.0]).as_subclass(_AlwaysEqual)
     assert wrong == expected  # the lie is real
-    with pytest.raises(CheckFailure, match=r"3 of 3 elements differ.*expected 1, got 9"):
+    with pytest.raises(CheckFailure, match="got the subclass _AlwaysEqual"):
         assert_close(wrong, expected)
 
 
@@ -235,25 +235,23 @@ def test_assert_close_subclass_answering_torch_functions_with_expected_does_not_
     expected = torch.tensor([1.0, 2.0, 3.0])
     wrong = torch.tensor([0.0, 2.0, 3.0]).as_subclass(_mimic(expected))
     assert torch.equal(torch.abs(wrong), expected)  # the lie is real
-    with pytest.raises(CheckFailure, match=r"index \(0,\): expected 1, got 0"):
+    with pytest.raises(CheckFailure, match="got the subclass Mimic"):
         assert_close(wrong, expected)
 
 
-def test_assert_close_lying_subclass_as_expected_cannot_hide_a_wrong_output():
+def test_assert_close_rejects_subclass_on_either_side():
     expected = torch.tensor([1.0, 2.0]).as_subclass(_AlwaysEqual)
-    with pytest.raises(CheckFailure, match="differ"):
+    with pytest.raises(CheckFailure, match="expected: expected a plain torch.Tensor, got the subclass"):
         assert_close(torch.tensor([5.0, 2.0]), expected)
+    with pytest.raises(
+        CheckFailure, match="output: expected a plain torch.Tensor, got the subclass _AlwaysEqual"
+    ):
+        assert_close(torch.tensor([1.0, 2.0]).as_subclass(_AlwaysEqual), torch.tensor([1.0, 2.0]))
 
 
-def test_assert_close_subclass_with_correct_values_passes():
-    expected = torch.tensor([1.0, 2.0, 3.0])
-    assert_close(expected.clone().as_subclass(_AlwaysEqual), expected)
-
-
-def test_as_plain_tensor_strips_subclass_and_copies():
-    src = torch.tensor([1.0, 2.0], requires_grad=True)
-    sub = (src * 1).as_subclass(_AlwaysEqual)
-    plain = as_plain_tensor(sub)
+def test_as_plain_tensor_accepts_parameters_and_copies():
+    src = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    plain = as_plain_tensor(src)
     assert type(plain) is torch.Tensor
     assert not plain.requires_grad
     plain.add_(1.0)  # a copy: the original is untouched
@@ -453,7 +451,7 @@ def test_poisoned_allocations_restores_after_an_exception():
     before = _originals()
     with pytest.raises(ZeroDivisionError):
         with poisoned_allocations():
-            1 / 0
+            raise ZeroDivisionError("inside the block")
     assert all(a is b for a, b in zip(_originals(), before))
 
 
@@ -505,10 +503,9 @@ def test_assert_all_written_integer_buffers():
     assert_all_written(out)
 
 
-# --- known engine bugs (strict xfail: remove the marker once fixed) ----------
+# --- regressions: engine bugs found by these tests, now fixed ---------------
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: unchanged() maps NaN to 0 before comparing")
 def test_unchanged_detects_nan_overwritten_with_zero():
     x = torch.tensor([NAN, 1.0])
     with pytest.raises(CheckFailure, match="modified in place"):
@@ -516,30 +513,24 @@ def test_unchanged_detects_nan_overwritten_with_zero():
             x[0] = 0.0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine bug: central_difference edits a copy of a non-contiguous array"
-)
 def test_central_difference_non_contiguous_numpy_array():
     x = np.arange(6, dtype=np.float64).reshape(2, 3).T  # a non-contiguous view
     grad = central_difference(lambda: float((x**2).sum()), x)
     np.testing.assert_allclose(grad, 2 * x, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: poison() calls torch.iinfo on bool tensors")
 def test_poisoned_allocations_bool_buffer():
     with poisoned_allocations():
         mask = torch.empty(3, dtype=torch.bool)
     assert mask.shape == (3,)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: poison() fills a leaf that requires grad in place")
 def test_poisoned_allocations_requires_grad_buffer():
     with poisoned_allocations():
         w = torch.empty(3, requires_grad=True)
     assert w.requires_grad
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: restoring leaves new_empty in torch.Tensor.__dict__")
 def test_poisoned_allocations_leaves_tensor_dict_as_it_was():
     inherited = torch._C.TensorBase.__dict__["new_empty"]
     if torch.Tensor.__dict__.get("new_empty") is inherited:  # left behind by an earlier block
@@ -564,7 +555,6 @@ class _DispatchLiar(torch.Tensor):
         return cls.ANSWER.clone()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: as_plain_tensor does not strip __torch_dispatch__")
 def test_assert_close_dispatch_subclass_cannot_fake_the_expected_values():
     with pytest.raises(CheckFailure):
         assert_close(_DispatchLiar(torch.tensor([9.0, 9.0, 9.0])), torch.tensor([1.0, 2.0, 3.0]))

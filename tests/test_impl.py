@@ -278,10 +278,9 @@ def test_module_files_of_a_plain_module_is_empty():
     assert module_files(sys) == frozenset()
 
 
-# --- known engine bugs (strict xfail: remove the marker once fixed) ----------
+# --- regressions: engine bugs found by these tests, now fixed ---------------
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a UTF-8 byte-order mark is kept and fails to compile")
 def test_load_utf8_file_with_byte_order_mark(tmp_path):
     root = _directory_root(tmp_path, b"\xef\xbb\xbfVALUE = 1\n")
     assert root.load(EX).VALUE == 1

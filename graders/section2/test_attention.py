@@ -277,20 +277,24 @@ def naive_attention(q, k, v):
     return (weights / weights.sum(dim=-1, keepdim=True)) @ v
 
 
-SPEED_LIMIT = 3.0  # learner time / straightforward vectorised attention
+# learner time / a plain batched implementation. Many short rows make Python loops
+# stand out: measured here (2 cores), the reference is 1.0-1.2x, a loop over heads
+# ~9x and a loop over query rows ~300x.
+SPEED_LIMIT = 3.0
+SPEED_SHAPE = (32, 4, 64, 16)
 
 
 @pytest.mark.points(1)
 @pytest.mark.speed
 def test_sdpa_speed_is_vectorised(impl, draw):
-    q, k, v = draw.tensor(4, 8, 256, 64), draw.tensor(4, 8, 256, 64), draw.tensor(4, 8, 256, 64)
+    q, k, v = (draw.tensor(*SPEED_SHAPE) for _ in range(3))
     assert_close(
         impl.scaled_dot_product_attention(q, k, v), naive_attention(q, k, v), name="attention output"
     )
     speed = compare_speed(
-        lambda: impl.scaled_dot_product_attention(q, k, v), lambda: naive_attention(q, k, v), repeats=5
+        lambda: impl.scaled_dot_product_attention(q, k, v), lambda: naive_attention(q, k, v), repeats=9
     )
     assert speed.ratio <= SPEED_LIMIT, (
-        f"attention at (4, 8, 256, 64) took {speed}; the limit is {SPEED_LIMIT}x. "
+        f"attention at {SPEED_SHAPE} took {speed}; the limit is {SPEED_LIMIT}x. "
         "Hint: use batched matrix products over all leading dims, no Python loops over rows or heads"
     )

@@ -38,7 +38,11 @@ class Violation:
 
 
 def _leaves(banned: Iterable[str]) -> dict[str, str]:
-    return {name.rsplit(".", 1)[-1]: name for name in banned}
+    """Leaf name -> every banned dotted name that ends with it, e.g. softmax -> "torch.softmax / ..."."""
+    out: dict[str, list[str]] = {}
+    for name in banned:
+        out.setdefault(name.rsplit(".", 1)[-1], []).append(name)
+    return {leaf: " / ".join(names) for leaf, names in out.items()}
 
 
 def scan_source(source: str, filename: str, banned: Iterable[str]) -> list[Violation]:
@@ -100,10 +104,13 @@ def _resolve(dotted: str):
             obj = importlib.import_module(".".join(parts[:cut]))
         except ImportError:
             continue
-        owner = obj
-        for attr in parts[cut:-1]:
-            owner = getattr(owner, attr)
-        return owner, parts[-1], getattr(owner, parts[-1])
+        try:
+            owner = obj
+            for attr in parts[cut:-1]:
+                owner = getattr(owner, attr)
+            return owner, parts[-1], getattr(owner, parts[-1])
+        except AttributeError:
+            break
     raise ValueError(f"cannot resolve banned name {dotted!r}")
 
 

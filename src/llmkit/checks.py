@@ -44,9 +44,12 @@ def as_plain_tensor(value, name: str = "output") -> torch.Tensor:
     converted; anything else is a failure naming the type.
     """
     if isinstance(value, torch.Tensor):
-        with torch._C.DisableTorchFunctionSubclass():
-            plain = torch.Tensor.as_subclass(value, torch.Tensor)
-            return plain.detach().to("cpu", copy=True)
+        if type(value) not in (torch.Tensor, torch.nn.Parameter):
+            raise CheckFailure(
+                f"{name}: expected a plain torch.Tensor, got the subclass {type(value).__name__}",
+                hint="return ordinary tensors; tensor subclasses are not accepted as results",
+            )
+        return value.detach().to("cpu", copy=True)
     if isinstance(value, np.ndarray) and value.dtype != object:
         return torch.from_numpy(np.array(value, copy=True))
     if type(value) in (int, float, bool):
@@ -155,15 +158,15 @@ def central_difference(f: Callable[[], float], x: np.ndarray | torch.Tensor, eps
     if (x.dtype != torch.float64) if is_torch else (x.dtype != np.float64):
         raise TypeError(f"central_difference needs float64 input, got {x.dtype}")
     grad = np.zeros(tuple(x.shape), dtype=np.float64)
-    flat = x.detach().view(-1) if is_torch else x.reshape(-1)
-    for i in range(flat.shape[0]):
-        old = float(flat[i])
-        flat[i] = old + eps
+    target = x.detach() if is_torch else x  # shares storage; works for any strides
+    for idx in np.ndindex(*grad.shape):
+        old = float(target[idx])
+        target[idx] = old + eps
         plus = float(f())
-        flat[i] = old - eps
+        target[idx] = old - eps
         minus = float(f())
-        flat[i] = old
-        grad.reshape(-1)[i] = (plus - minus) / (2 * eps)
+        target[idx] = old
+        grad[idx] = (plus - minus) / (2 * eps)
     return grad
 
 
@@ -219,9 +222,7 @@ def unchanged(*tensors: torch.Tensor, names: Sequence[str] | None = None) -> Ite
     yield
     for t, before, name in zip(tensors, snapshots, names):
         after = as_plain_tensor(t)
-        if after.shape != before.shape or not torch.equal(
-            torch.nan_to_num(after, nan=0.0), torch.nan_to_num(before, nan=0.0)
-        ):
+        if after.shape != before.shape or not _same_values(after, before):
             raise CheckFailure(
                 f"{name} was modified in place; the caller's tensors must be left unchanged",
                 hint="use out-of-place operations (x = x * s, not x *= s or x.mul_(s)) "
@@ -229,21 +230,47 @@ def unchanged(*tensors: torch.Tensor, names: Sequence[str] | None = None) -> Ite
             )
 
 
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Exact equality where NaN equals NaN (and only NaN)."""
+    if a.dtype != b.dtype:
+        return False
+    if a.is_floating_point() or a.is_complex():
+        return torch.equal(torch.isnan(a), torch.isnan(b)) and torch.equal(
+            torch.nan_to_num(a, nan=0.0), torch.nan_to_num(b, nan=0.0)
+        )
+    return torch.equal(a, b)
+
+
 POISON = float("nan")
 _EMPTY_FUNCS = ("empty", "empty_like", "empty_strided")
 
 
+def _poison_value(dtype: torch.dtype):
+    """NaN for floats, the extreme integer least likely to be written; None for bool."""
+    if dtype.is_floating_point or dtype.is_complex:
+        return POISON
+    if dtype == torch.bool:
+        return None  # no spare value to poison with
+    info = torch.iinfo(dtype)
+    return info.max if info.min == 0 else info.min
+
+
 def poison(tensor: torch.Tensor) -> torch.Tensor:
     """Fill an output buffer with a value a correct kernel overwrites everywhere."""
-    if tensor.is_floating_point():
-        return tensor.fill_(POISON)
-    return tensor.fill_(torch.iinfo(tensor.dtype).min)
+    value = _poison_value(tensor.dtype)
+    if value is not None:
+        with torch.no_grad():
+            tensor.fill_(value)
+    return tensor
 
 
 def assert_all_written(out: torch.Tensor, *, name: str = "output") -> None:
     """Every element of a poisoned output buffer was overwritten."""
     t = as_plain_tensor(out, name)
-    left = torch.isnan(t) if t.is_floating_point() else t == torch.iinfo(t.dtype).min
+    value = _poison_value(t.dtype)
+    if value is None:
+        raise TypeError("assert_all_written cannot check bool buffers (no poison value)")
+    left = torch.isnan(t) if value is POISON else t == value
     if left.any():
         idx = int(left.flatten().nonzero()[0])
         raise CheckFailure(
@@ -262,6 +289,7 @@ def poisoned_allocations() -> Iterator[None]:
     """
     originals = {name: getattr(torch, name) for name in _EMPTY_FUNCS}
     original_new_empty = torch.Tensor.new_empty
+    had_own_new_empty = "new_empty" in torch.Tensor.__dict__
 
     def wrap(fn):
         def poisoned(*args, **kwargs):
@@ -277,4 +305,7 @@ def poisoned_allocations() -> Iterator[None]:
     finally:
         for name, fn in originals.items():
             setattr(torch, name, fn)
-        torch.Tensor.new_empty = original_new_empty
+        if had_own_new_empty:
+            torch.Tensor.new_empty = original_new_empty
+        else:
+            del torch.Tensor.new_empty

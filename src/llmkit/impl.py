@@ -100,7 +100,7 @@ def _read_source(path: Path, exercise: Exercise) -> str:
             f"exercise {exercise.id}: {exercise.module} is missing from {path.parent.parent}"
         ) from None
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a byte-order mark is legal UTF-8, as Python's import agrees
     except UnicodeDecodeError as exc:
         raise ImplementationError(
             f"exercise {exercise.id}: {path.name} is not valid UTF-8 (byte {exc.start}); "
@@ -126,7 +126,7 @@ def _import_files(root: ImplementationRoot, exercise: Exercise) -> types.ModuleT
                 ) from None
             try:
                 exec(code, module.__dict__)
-            except ImplementationError:
+            except (ImplementationError, KeyboardInterrupt):
                 raise
             except BaseException as exc:  # import-time crash, sys.exit, ...
                 where = _last_frame_in(exc, files)

@@ -50,15 +50,15 @@ def compare_speed(
     """Time ``candidate`` and ``baseline`` alternately; return the medians.
 
     ``number`` calls make one timing; by default it is chosen so a timing of
-    the baseline lasts about 50 ms. The order alternates each repeat so
+    the slower side lasts about 20 ms. The order alternates each repeat so
     neither side always runs on a warmer cache.
     """
     for _ in range(warmup):
         candidate()
         baseline()
     if number is None:
-        once = max(_time_once(baseline, 1, clock), 1e-7)
-        number = max(1, min(1000, int(0.05 / once)))
+        once = max(_time_once(candidate, 1, clock), _time_once(baseline, 1, clock), 1e-7)
+        number = max(1, min(1000, int(0.02 / once)))
     cand, base = [], []
     for i in range(repeats):
         pair = [(candidate, cand), (baseline, base)]
