@@ -19,6 +19,7 @@ from llmkit.checks import (
     check_gradients,
     poisoned_allocations,
     unchanged,
+    value_and_grad,
 )
 from llmkit.draw import Draw
 from llmkit.oracles import attention as oracle
@@ -82,10 +83,10 @@ def test_softmax_stable_and_all_minus_inf(impl):
     x = torch.tensor(
         [[1e4, 1e4 - 1, -1e4], [-1e4, -1e4 + 2, -1e4], [-inf, 3.0, -inf], [-inf, -inf, -inf]],
         dtype=torch.float64,
-        requires_grad=True,
     )
-    out = impl.softmax(x, dim=-1)
-    expected = torch.softmax(x.detach()[:3], dim=-1)
+    weights = torch.arange(1.0, 4.0, dtype=torch.float64)
+    out, (grad,) = value_and_grad(impl.softmax, [x], weights, kwargs={"dim": -1})
+    expected = torch.softmax(x[:3], dim=-1)
     assert_close(
         out[:3], expected, name="softmax of extreme rows", hint="subtract the row maximum before exp()"
     )
@@ -95,9 +96,8 @@ def test_softmax_stable_and_all_minus_inf(impl):
         name="softmax of an all -inf row",
         hint="a row with nothing to attend to must give zeros, not NaN",
     )
-    (out * torch.arange(1.0, 4.0, dtype=torch.float64)).sum().backward()
     assert_finite(
-        x.grad,
+        grad,
         name="gradient of softmax with -inf entries",
         hint="NaN gradients come from exp(-inf - -inf); guard the all -inf case",
     )
@@ -139,16 +139,17 @@ def test_sdpa_fully_masked_rows_are_zero(impl, case):
     batch, lq, lk, d, dv, dtype, _, _, seed = case
     q, k, v, mask, _ = make_inputs((batch, lq, lk, d, dv, dtype, "mask", "full", seed), keep_rows_alive=False)
     mask[..., 0, :] = False  # query 0 can see nothing
-    q.requires_grad_(True)
-    out = impl.scaled_dot_product_attention(q, k, v, mask=mask)
+    ones = torch.ones(*q.shape[:-1], v.shape[-1], dtype=dtype)
+    out, (q_grad, _, _) = value_and_grad(
+        impl.scaled_dot_product_attention, [q, k, v], ones, kwargs={"mask": mask}
+    )
     assert_close(
         out,
-        oracle.attention(q.detach(), k, v, mask, False),
+        oracle.attention(q, k, v, mask, False),
         name="attention with fully masked query rows",
         hint="a query row with no allowed key returns zeros (see the docstring)",
     )
-    out.sum().backward()
-    assert_finite(q.grad, name="gradient w.r.t. q with fully masked rows")
+    assert_finite(q_grad, name="gradient w.r.t. q with fully masked rows")
 
 
 @pytest.mark.points(2)
@@ -159,11 +160,10 @@ def test_sdpa_gradients(impl, case):
     q, k, v, mask, causal = make_inputs(
         (batch[:1], min(lq, 4), min(lk, 4), d, dv, torch.float64, masking, mask_shape, seed)
     )
-    for t in (q, k, v):
-        t.requires_grad_(True)
     check_gradients(
-        lambda q, k, v: impl.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=causal),
+        impl.scaled_dot_product_attention,
         [q, k, v],
+        kwargs={"mask": mask, "is_causal": causal},
         names=["q", "k", "v"],
         hint="keep the computation in torch ops on the inputs (no .detach() / .item() / numpy)",
     )
@@ -238,22 +238,25 @@ def test_mha_mask_and_gradients(impl, c, per_batch):
     c = {**c, "dtype": torch.float64}
     learner, reference = mha_pair(impl, c)
     rng = Draw(c["seed"] + 1)
-    x = rng.tensor(c["b"], c["lq"], c["d_model"], dtype=torch.float64).requires_grad_(True)
-    kv = rng.tensor(c["b"], c["lk"], c["d_model"], dtype=torch.float64).requires_grad_(True)
+    x = rng.tensor(c["b"], c["lq"], c["d_model"], dtype=torch.float64)
+    kv = rng.tensor(c["b"], c["lk"], c["d_model"], dtype=torch.float64)
     mask = rng.bool_mask(*((c["b"], 1) if per_batch else ()), c["lq"], c["lk"])
     mask[..., 0] = True
-    got = learner(x, kv, kv, mask=mask)
-    want = oracle.mha_forward(reference, x, kv, kv, mask)
+    weights = Draw(c["seed"] + 2).tensor(c["b"], c["lq"], c["d_model"], dtype=torch.float64)
+    got, got_grads = value_and_grad(learner, [x, kv, kv], weights, kwargs={"mask": mask})
+    want, want_grads = value_and_grad(
+        lambda q, k, v, mask: oracle.mha_forward(reference, q, k, v, mask),
+        [x, kv, kv],
+        weights,
+        kwargs={"mask": mask},
+    )
     assert_close(
         got,
         want,
         name=f"masked MultiHeadAttention (mask shape {tuple(mask.shape)})",
         hint="the mask broadcasts over heads: True = may attend",
     )
-    weights = Draw(c["seed"] + 2).tensor(*got.shape, dtype=torch.float64)
-    got_grads = torch.autograd.grad((got * weights).sum(), [x, kv])
-    want_grads = torch.autograd.grad((want * weights).sum(), [x, kv])
-    for name, g, w in zip(["query", "key/value"], got_grads, want_grads):
+    for name, g, w in zip(["query", "key", "value"], got_grads, want_grads):
         assert_close(g, w, name=f"gradient w.r.t. the {name} input")
 
 

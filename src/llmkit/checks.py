@@ -170,10 +170,38 @@ def central_difference(f: Callable[[], float], x: np.ndarray | torch.Tensor, eps
     return grad
 
 
+def value_and_grad(
+    fn: Callable[..., torch.Tensor],
+    inputs: Sequence[torch.Tensor],
+    weights: torch.Tensor,
+    *,
+    kwargs: dict | None = None,
+    hint: str | None = None,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``fn(*inputs, **kwargs)`` and the gradient of ``(output * weights).sum()``
+    with respect to each input, as plain tensors.
+
+    Pass the learner's callable itself (not a lambda around it), so the whole
+    computation can run wherever the learner's code runs; only data comes back.
+    Inputs are copied, so the caller's tensors never collect gradients.
+    """
+    leaves = [t.detach().clone().requires_grad_(True) for t in inputs]
+    out = fn(*leaves, **(kwargs or {}))
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        raise CheckFailure(
+            "the output does not require grad, so no gradient flows back to the inputs",
+            hint=hint or "avoid .detach(), .item(), .numpy() or torch.no_grad() inside the function",
+        )
+    grads = torch.autograd.grad((out * weights.to(out.dtype)).sum(), leaves, allow_unused=True)
+    grads = [torch.zeros_like(t) if g is None else g for t, g in zip(leaves, grads)]
+    return as_plain_tensor(out), [as_plain_tensor(g, "gradient") for g in grads]
+
+
 def check_gradients(
     fn: Callable[..., torch.Tensor],
     inputs: Sequence[torch.Tensor],
     *,
+    kwargs: dict | None = None,
     names: Sequence[str] | None = None,
     eps: float = 1e-6,
     rtol: float = 1e-5,
@@ -181,33 +209,25 @@ def check_gradients(
     seed: int = 0,
     hint: str | None = None,
 ) -> None:
-    """Autograd gradients of ``fn(*inputs)`` match float64 central differences.
+    """Autograd gradients of ``fn(*inputs, **kwargs)`` match float64 central differences.
 
     The output is reduced with fixed random weights (so every output element
-    matters) and gradients are compared for each input that requires grad.
+    matters) and the gradient with respect to every input is compared.
     """
-    inputs = [t.detach().to(torch.float64).requires_grad_(t.requires_grad) for t in inputs]
+    inputs = [t.detach().to(torch.float64).clone() for t in inputs]
     names = list(names or [f"input {i}" for i in range(len(inputs))])
+    kwargs = kwargs or {}
     with torch.no_grad():
-        out = as_plain_tensor(fn(*inputs), "output")
+        out = as_plain_tensor(fn(*inputs, **kwargs), "output")
     weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
     def loss() -> float:
         with torch.no_grad():
-            return float((as_plain_tensor(fn(*inputs)).to(torch.float64) * weights).sum())
+            return float((as_plain_tensor(fn(*inputs, **kwargs)).to(torch.float64) * weights).sum())
 
-    result = fn(*inputs)
-    if not isinstance(result, torch.Tensor) or not result.requires_grad:
-        raise CheckFailure(
-            "the output does not require grad, so no gradient flows back to the inputs",
-            hint=hint or "avoid .detach(), .item(), .numpy() or torch.no_grad() inside the function",
-        )
-    wanted = [t for t in inputs if t.requires_grad]
-    grads = torch.autograd.grad((result.to(torch.float64) * weights).sum(), wanted, allow_unused=True)
-    for t, g, name in zip(wanted, grads, [n for n, t in zip(names, inputs) if t.requires_grad]):
+    _, grads = value_and_grad(fn, inputs, weights, kwargs=kwargs, hint=hint)
+    for t, g, name in zip(inputs, grads, names):
         numeric = torch.from_numpy(central_difference(loss, t, eps))
-        if g is None:
-            g = torch.zeros_like(numeric)
         assert_close(g, numeric, name=f"gradient w.r.t. {name}", rtol=rtol, atol=atol, hint=hint)
 
 

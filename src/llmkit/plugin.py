@@ -340,8 +340,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for s in summarize(list(state.results.values()), state.catalog):
         if s.status == "not started":
             terminalreporter.write_line(
-                f"{s.exercise.id}: open {s.exercise.module} under exercises/ and replace "
-                f"each `raise NotImplementedError`; `llmkit hint {s.exercise.id}` gives a hint."
+                f"{s.exercise.id}: open exercises/{s.exercise.module} and replace each "
+                f"`raise NotImplementedError`; `llmkit hint {s.exercise.id}` gives a hint."
             )
 
 
