@@ -114,6 +114,7 @@ def test_submission_with_syntax_error_is_named(kit, tmp_path):
     out = result.stdout.str()
     assert "exercise 2.3: attention.py line 2: SyntaxError" in out
     assert "Traceback" not in out
+    result.stdout.fnmatch_lines(["*2.3*cannot load*0/6*"])
 
 
 BANNED_SUBMISSION = """

@@ -72,6 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    if config.option.tbstyle == "auto":  # learners need the failing line, not argument dumps
+        config.option.tbstyle = "short"
     seed = config.getoption("--seed")
     if seed is None:
         seed = random.SystemRandom().randrange(1, 2**31)
@@ -235,12 +237,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 def _record(item, report, ex: Exercise, state: RunState, status, message) -> None:
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        pass
-    elif report.when == "teardown" and report.failed:
-        pass
-    else:
-        return
+    if report.when != "call" and report.passed:
+        return  # setup and teardown matter only when they fail or skip
     points_marker = item.get_closest_marker("points")
     max_points = float(points_marker.args[0]) if points_marker else 0.0
     if status is None:
@@ -288,6 +286,7 @@ class ExerciseSummary:
     passed: int = 0
     total: int = 0
     not_started: int = 0
+    errors: int = 0
     skipped: int = 0
     points: float = 0.0
     max_points: float = 0.0
@@ -302,6 +301,8 @@ class ExerciseSummary:
             return "done"
         if self.not_started == ran:
             return "not started"
+        if self.errors == ran:
+            return "cannot load"
         return "in progress"
 
 
@@ -313,6 +314,7 @@ def summarize(results: list[TestResult], catalog: Catalog) -> list[ExerciseSumma
         s.passed += r.status == "passed"
         s.not_started += r.status == "not_started"
         s.skipped += r.status == "skipped"
+        s.errors += r.status == "error"
         if r.max_points:
             s.graded = True
             s.max_points += r.max_points
