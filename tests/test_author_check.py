@@ -16,7 +16,9 @@ CATALOG = load_catalog(PROJECT_ROOT)
 def test_exercise_passes_author_check(exercise):
     check = check_exercise(CATALOG, exercise)
     assert check.ok, "\n".join(check.problems)
-    assert len(check.mutants) == len(mutant_files(CATALOG, exercise)) >= 6
+    assert (
+        len(check.mutants) == len(mutant_files(CATALOG, exercise)) >= 5
+    )  # the issues ask for at least 5 realistic mutants per exercise
     for name, (points, total) in check.mutants.items():
         assert points < total, name
 

@@ -35,6 +35,7 @@ def test_every_section_0_to_7_is_listed(catalog):
         (('module = "section2/attention.py"', 'module = "attention.py"'), "should be section<N>/<topic>.py"),
         (('id = "2.3"\n', ""), "missing required field 'id'"),
         (("[[exercise]]", "[[exercise]"), "is not valid TOML"),
+        (('id = "2.3"', 'id = "two"'), "id should look like 2.3 or 1.2a"),
     ],
 )
 def test_malformed_catalog_gives_a_clear_error(tmp_path, edit, message):

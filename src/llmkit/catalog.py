@@ -7,6 +7,7 @@ author check) goes through :func:`load_catalog`; nothing lists them by hand.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,7 +21,7 @@ else:  # pragma: no cover
 CATALOG_FILE = "catalog.toml"
 DIFFICULTIES = ("basic", "intermediate", "advanced")
 TRACKS = ("beginner", "advanced")
-TREES = ("exercises", "solutions", "graders")
+EXERCISE_ID = re.compile(r"^(?P<section>\d+)\.(?P<number>\d+)(?P<part>[a-z]?)$")  # 2.3, 1.2a
 
 
 class CatalogError(Exception):
@@ -48,7 +49,12 @@ class Exercise:
 
     @property
     def section(self) -> int:
-        return int(self.id.split(".")[0])
+        return int(EXERCISE_ID.match(self.id)["section"])
+
+    @property
+    def sort_key(self) -> tuple[int, int, str]:
+        m = EXERCISE_ID.match(self.id)
+        return int(m["section"]), int(m["number"]), m["part"]
 
     @property
     def topic(self) -> str:
@@ -132,6 +138,8 @@ def _parse_exercise(table: dict, index: int) -> Exercise:
     where = f"{CATALOG_FILE}: exercise #{index + 1}"
     ex_id = _require(table, "id", where, str)
     where = f"{CATALOG_FILE}: exercise {ex_id}"
+    if not EXERCISE_ID.match(ex_id):
+        raise CatalogError(f"{where}: id should look like 2.3 or 1.2a")
     difficulty = _require(table, "difficulty", where, str)
     track = _require(table, "track", where, str)
     if difficulty not in DIFFICULTIES:
@@ -139,7 +147,7 @@ def _parse_exercise(table: dict, index: int) -> Exercise:
     if track not in TRACKS:
         raise CatalogError(f"{where}: track {track!r} is not one of {TRACKS}")
     module = _require(table, "module", where, str)
-    if not module.startswith(f"section{ex_id.split('.')[0]}/") or not module.endswith(".py"):
+    if not module.startswith(f"section{EXERCISE_ID.match(ex_id)['section']}/") or not module.endswith(".py"):
         raise CatalogError(f"{where}: module {module!r} should be section<N>/<topic>.py")
     resources = tuple(
         Resource(title=_require(r, "title", where, str), url=_require(r, "url", where, str))
@@ -176,7 +184,11 @@ def _load(root: Path) -> Catalog:
         )
         for s in data.get("section", [])
     )
-    exercises = tuple(_parse_exercise(t, i) for i, t in enumerate(data.get("exercise", [])))
+    exercises = tuple(
+        sorted(
+            (_parse_exercise(t, i) for i, t in enumerate(data.get("exercise", []))), key=lambda e: e.sort_key
+        )
+    )
     ids = [ex.id for ex in exercises]
     if len(set(ids)) != len(ids):
         raise CatalogError(f"{CATALOG_FILE}: duplicate exercise ids in {ids}")

@@ -319,7 +319,7 @@ def summarize(results: list[TestResult], catalog: Catalog) -> list[ExerciseSumma
             s.graded = True
             s.max_points += r.max_points
             s.points += r.points
-    return sorted(by_id.values(), key=lambda s: [int(p) for p in s.exercise.id.split(".")])
+    return sorted(by_id.values(), key=lambda s: s.exercise.sort_key)
 
 
 def format_summary(summaries: list[ExerciseSummary]) -> list[str]:
