@@ -85,7 +85,7 @@ def test_softmax_stable_and_all_minus_inf(impl):
         dtype=torch.float64,
     )
     weights = torch.arange(1.0, 4.0, dtype=torch.float64)
-    out, (grad,) = value_and_grad(impl.softmax, [x], weights, kwargs={"dim": -1})
+    out, (grad,), _ = value_and_grad(impl.softmax, [x], weights, kwargs={"dim": -1})
     expected = torch.softmax(x[:3], dim=-1)
     assert_close(
         out[:3], expected, name="softmax of extreme rows", hint="subtract the row maximum before exp()"
@@ -140,7 +140,7 @@ def test_sdpa_fully_masked_rows_are_zero(impl, case):
     q, k, v, mask, _ = make_inputs((batch, lq, lk, d, dv, dtype, "mask", "full", seed), keep_rows_alive=False)
     mask[..., 0, :] = False  # query 0 can see nothing
     ones = torch.ones(*q.shape[:-1], v.shape[-1], dtype=dtype)
-    out, (q_grad, _, _) = value_and_grad(
+    out, (q_grad, _, _), _ = value_and_grad(
         impl.scaled_dot_product_attention, [q, k, v], ones, kwargs={"mask": mask}
     )
     assert_close(
@@ -243,12 +243,10 @@ def test_mha_mask_and_gradients(impl, c, per_batch):
     mask = rng.bool_mask(*((c["b"], 1) if per_batch else ()), c["lq"], c["lk"])
     mask[..., 0] = True
     weights = Draw(c["seed"] + 2).tensor(c["b"], c["lq"], c["d_model"], dtype=torch.float64)
-    got, got_grads = value_and_grad(learner, [x, kv, kv], weights, kwargs={"mask": mask})
-    want, want_grads = value_and_grad(
-        lambda q, k, v, mask: oracle.mha_forward(reference, q, k, v, mask),
-        [x, kv, kv],
-        weights,
-        kwargs={"mask": mask},
+    got, got_grads, got_param_grads = value_and_grad(learner, [x, kv, kv], weights, kwargs={"mask": mask})
+    torch_side = oracle.KitConventionMHA(reference)
+    want, want_grads, want_param_grads = value_and_grad(
+        torch_side, [x, kv, kv], weights, kwargs={"mask": mask}
     )
     assert_close(
         got,
@@ -258,6 +256,8 @@ def test_mha_mask_and_gradients(impl, c, per_batch):
     )
     for name, g, w in zip(["query", "key", "value"], got_grads, want_grads):
         assert_close(g, w, name=f"gradient w.r.t. the {name} input")
+    for name, want_grad in torch_side.learner_named(want_param_grads).items():
+        assert_close(got_param_grads.get(name), want_grad, name=f"gradient w.r.t. {name}")
 
 
 # --- rules and speed (2 points) ----------------------------------------------

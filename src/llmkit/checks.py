@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -170,6 +171,12 @@ def central_difference(f: Callable[[], float], x: np.ndarray | torch.Tensor, eps
     return grad
 
 
+class Gradients(NamedTuple):
+    output: torch.Tensor
+    inputs: list[torch.Tensor]  # d(loss)/d(input) for each input, in order
+    params: dict[str, torch.Tensor]  # d(loss)/d(parameter) by name, when fn is an nn.Module
+
+
 def value_and_grad(
     fn: Callable[..., torch.Tensor],
     inputs: Sequence[torch.Tensor],
@@ -177,24 +184,31 @@ def value_and_grad(
     *,
     kwargs: dict | None = None,
     hint: str | None = None,
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """``fn(*inputs, **kwargs)`` and the gradient of ``(output * weights).sum()``
-    with respect to each input, as plain tensors.
+) -> Gradients:
+    """``fn(*inputs, **kwargs)`` and the gradients of ``loss = (output * weights).sum()``
+    with respect to every input and, for an ``nn.Module``, every trainable parameter.
 
-    Pass the learner's callable itself (not a lambda around it), so the whole
-    computation can run wherever the learner's code runs; only data comes back.
-    Inputs are copied, so the caller's tensors never collect gradients.
+    Pass the learner's callable or module itself (not a lambda around it), so the
+    whole computation can run wherever the learner's code runs; only plain tensors
+    come back. Inputs are copied and parameter gradients are cleared afterwards.
     """
     leaves = [t.detach().clone().requires_grad_(True) for t in inputs]
+    params = dict(fn.named_parameters()) if isinstance(fn, torch.nn.Module) else {}
+    params = {name: p for name, p in params.items() if p.requires_grad}
     out = fn(*leaves, **(kwargs or {}))
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
         raise CheckFailure(
             "the output does not require grad, so no gradient flows back to the inputs",
             hint=hint or "avoid .detach(), .item(), .numpy() or torch.no_grad() inside the function",
         )
-    grads = torch.autograd.grad((out * weights.to(out.dtype)).sum(), leaves, allow_unused=True)
-    grads = [torch.zeros_like(t) if g is None else g for t, g in zip(leaves, grads)]
-    return as_plain_tensor(out), [as_plain_tensor(g, "gradient") for g in grads]
+    wrt = leaves + list(params.values())
+    grads = torch.autograd.grad((out * weights.to(out.dtype)).sum(), wrt, allow_unused=True)
+    grads = [as_plain_tensor(torch.zeros_like(t) if g is None else g, "gradient") for t, g in zip(wrt, grads)]
+    return Gradients(
+        output=as_plain_tensor(out),
+        inputs=grads[: len(leaves)],
+        params=dict(zip(params, grads[len(leaves) :])),
+    )
 
 
 def check_gradients(
@@ -225,7 +239,7 @@ def check_gradients(
         with torch.no_grad():
             return float((as_plain_tensor(fn(*inputs, **kwargs)).to(torch.float64) * weights).sum())
 
-    _, grads = value_and_grad(fn, inputs, weights, kwargs=kwargs, hint=hint)
+    grads = value_and_grad(fn, inputs, weights, kwargs=kwargs, hint=hint).inputs
     for t, g, name in zip(inputs, grads, names):
         numeric = torch.from_numpy(central_difference(loss, t, eps))
         assert_close(g, numeric, name=f"gradient w.r.t. {name}", rtol=rtol, atol=atol, hint=hint)

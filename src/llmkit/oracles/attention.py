@@ -43,23 +43,20 @@ def torch_mha(d_model: int, n_heads: int, bias: bool, dtype: torch.dtype, seed: 
 
 def state_dict_for_learner(mha: nn.MultiheadAttention) -> dict[str, torch.Tensor]:
     """``mha``'s weights under the exercise's names: q_proj, k_proj, v_proj, out_proj."""
-    q_w, k_w, v_w = mha.in_proj_weight.detach().clone().chunk(3)
-    state = {
-        "q_proj.weight": q_w,
-        "k_proj.weight": k_w,
-        "v_proj.weight": v_w,
-        "out_proj.weight": mha.out_proj.weight.detach().clone(),
-    }
-    if mha.in_proj_bias is not None:
-        q_b, k_b, v_b = mha.in_proj_bias.detach().clone().chunk(3)
-        state.update(
-            {
-                "q_proj.bias": q_b,
-                "k_proj.bias": k_b,
-                "v_proj.bias": v_b,
-                "out_proj.bias": mha.out_proj.bias.detach().clone(),
-            }
-        )
+    return state_dict_for_learner_from({name: p.detach().clone() for name, p in mha.named_parameters()})
+
+
+def state_dict_for_learner_from(torch_named: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename ``nn.MultiheadAttention`` tensors (weights or their gradients) to the
+    exercise's names, splitting the packed in_proj into q, k and v."""
+    state = {"out_proj.weight": torch_named["out_proj.weight"]}
+    for kind in ("weight", "bias"):
+        packed = torch_named.get(f"in_proj_{kind}")
+        if packed is not None:
+            for proj, part in zip(("q_proj", "k_proj", "v_proj"), packed.chunk(3)):
+                state[f"{proj}.{kind}"] = part
+    if "out_proj.bias" in torch_named:
+        state["out_proj.bias"] = torch_named["out_proj.bias"]
     return state
 
 
@@ -80,3 +77,21 @@ def mha_forward(mha: nn.MultiheadAttention, query, key, value, mask=None, is_cau
     if dead_rows.any():
         raise ValueError("mha_forward oracle: fully masked rows are not supported")
     return out
+
+
+class KitConventionMHA(nn.Module):
+    """``nn.MultiheadAttention`` behind the exercise's forward signature and mask
+    convention, so it can go wherever the learner's module goes (e.g. value_and_grad)."""
+
+    def __init__(self, mha: nn.MultiheadAttention):
+        super().__init__()
+        self.mha = mha
+
+    def forward(self, query, key=None, value=None, mask=None, is_causal=False):
+        key = query if key is None else key
+        value = key if value is None else value
+        return mha_forward(self.mha, query, key, value, mask, is_causal)
+
+    def learner_named(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-parameter tensors of this module (e.g. gradients) under the learner's names."""
+        return state_dict_for_learner_from({name.removeprefix("mha."): t for name, t in tensors.items()})
