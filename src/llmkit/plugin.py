@@ -72,7 +72,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
-    if config.option.tbstyle == "auto":  # learners need the failing line, not argument dumps
+    if getattr(config.option, "tbstyle", None) == "auto":  # learners need the failing line, not argument dumps
         config.option.tbstyle = "short"
     seed = config.getoption("--seed")
     if seed is None:
