@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 
-def test_seed(run_seed: int, test_id: str) -> int:
+def seed_for_test(run_seed: int, test_id: str) -> int:
     """A per-test seed derived from the run's seed, stable across processes."""
     return (run_seed * 1_000_003 + zlib.crc32(test_id.encode())) % (2**31)
 

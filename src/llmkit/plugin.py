@@ -20,7 +20,7 @@ import pytest
 
 from llmkit.catalog import Catalog, CatalogError, Exercise, load_catalog
 from llmkit.checks import CheckFailure
-from llmkit.draw import Draw, test_seed
+from llmkit.draw import Draw, seed_for_test
 from llmkit.impl import ImplementationError, ImplementationRoot, module_files, resolve_root
 
 ENGINE_DIR = str(Path(__file__).resolve().parent)
@@ -35,6 +35,8 @@ NO_GPU = "not graded: no GPU"
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest test class
+
     id: str
     exercise: str
     status: str  # passed | failed | not_started | error | skipped
@@ -156,7 +158,7 @@ def impl(request: pytest.FixtureRequest, exercise: Exercise):
 @pytest.fixture
 def draw(request: pytest.FixtureRequest) -> Draw:
     """Seeded random inputs; the seed derives from the run's seed and the test id."""
-    return Draw(test_seed(request.config.stash[STATE].seed, request.node.nodeid))
+    return Draw(seed_for_test(request.config.stash[STATE].seed, request.node.nodeid))
 
 
 @pytest.fixture
