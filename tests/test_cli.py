@@ -27,17 +27,17 @@ def test_hints_are_progressive(kit, monkeypatch, capsys):
 def test_unknown_exercise_is_a_clear_error(capsys):
     assert main(["hint", "9.9"]) == 2
     out = capsys.readouterr().out
-    assert "no exercise '9.9' in the catalog (known: 2.3)" in out
+    assert "no exercise '9.9' in the catalog (known: " in out and "2.3" in out
 
 
 def test_status_prints_the_progress_table(kit):
     stubs = subprocess.run(
-        [sys.executable, "-m", "llmkit.cli", "status"], cwd=kit.path, capture_output=True, text=True
+        [sys.executable, "-m", "llmkit.cli", "status", "2.3"], cwd=kit.path, capture_output=True, text=True
     )
     assert stubs.returncode == 0, stubs.stdout + stubs.stderr
     assert "not started" in stubs.stdout and "0 of 1 exercises done" in stubs.stdout
     done = subprocess.run(
-        [sys.executable, "-m", "llmkit.cli", "status", "--impl", "solutions"],
+        [sys.executable, "-m", "llmkit.cli", "status", "2.3", "--impl", "solutions"],
         cwd=kit.path,
         capture_output=True,
         text=True,

@@ -4,6 +4,12 @@ import json
 
 import pytest
 
+from llmkit.catalog import load_catalog
+
+from .conftest import PROJECT_ROOT
+
+CATALOG_TITLE = load_catalog(PROJECT_ROOT).get("2.3").title
+
 PROBE = """
 import pytest
 pytestmark = pytest.mark.exercise("2.3")
@@ -24,7 +30,7 @@ def run(kit: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_stubs_report_not_started_without_tracebacks(kit):
-    result = run(kit, "exercises/section2")
+    result = run(kit, "exercises/section2/test_attention.py")
     assert result.ret == 1
     out = result.stdout.str()
     assert "not started: softmax() still raises NotImplementedError" in out
@@ -37,7 +43,7 @@ def test_stubs_report_not_started_without_tracebacks(kit):
 
 
 def test_solutions_pass_and_summary_says_done(kit):
-    result = run(kit, "exercises/section2", "--impl", "solutions")
+    result = run(kit, "exercises/section2/test_attention.py", "--impl", "solutions")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*2.3*Scaled dot-product*done*6/6*"])
 
@@ -46,8 +52,8 @@ def test_report_json_has_points_status_and_visibility(kit, tmp_path):
     report = tmp_path / "r.json"
     result = run(
         kit,
-        "exercises/section2",
-        "graders/section2",
+        "exercises/section2/test_attention.py",
+        "graders/section2/test_attention.py",
         "--impl",
         "solutions",
         "--seed",
@@ -57,7 +63,19 @@ def test_report_json_has_points_status_and_visibility(kit, tmp_path):
     )
     assert result.ret == 0
     payload = json.loads(report.read_text())
+    assert payload["schema"] == "llmkit.result/1"
     assert payload["seed"] == 11 and payload["implementation"] == "solutions/"
+    assert payload["exercises"] == [
+        {
+            "id": "2.3",
+            "title": CATALOG_TITLE,
+            "points": 20.0,
+            "max_points": 20.0,
+            "status": "graded",
+            "message": "",
+        }
+    ]
+    assert payload["points"] == payload["max_points"] == 20.0
     tests = payload["tests"]
     hidden = [t for t in tests if t["visibility"] == "hidden"]
     visible = [t for t in tests if t["visibility"] == "visible"]
@@ -73,7 +91,10 @@ def test_report_json_has_points_status_and_visibility(kit, tmp_path):
         "message",
         "duration",
         "visibility",
+        "metrics",
     }
+    speed = [t for t in tests if t["id"].endswith("test_sdpa_speed_is_vectorised")]
+    assert speed and 0 < speed[0]["metrics"]["speed_ratio"] < 3
 
 
 def test_failure_message_states_expected_got_tolerance_and_hint(kit):

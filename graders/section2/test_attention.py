@@ -289,7 +289,7 @@ SPEED_SHAPE = (32, 4, 64, 16)
 
 @pytest.mark.points(1)
 @pytest.mark.speed
-def test_sdpa_speed_is_vectorised(impl, draw):
+def test_sdpa_speed_is_vectorised(impl, draw, record_metric):
     q, k, v = (draw.tensor(*SPEED_SHAPE) for _ in range(3))
     assert_close(
         impl.scaled_dot_product_attention(q, k, v), naive_attention(q, k, v), name="attention output"
@@ -297,6 +297,7 @@ def test_sdpa_speed_is_vectorised(impl, draw):
     speed = compare_speed(
         lambda: impl.scaled_dot_product_attention(q, k, v), lambda: naive_attention(q, k, v), repeats=9
     )
+    record_metric("speed_ratio", speed.ratio)
     assert speed.ratio <= SPEED_LIMIT, (
         f"attention at {SPEED_SHAPE} took {speed}; the limit is {SPEED_LIMIT}x. "
         "Hint: use batched matrix products over all leading dims, no Python loops over rows or heads"

@@ -9,11 +9,9 @@ calls; skips GPU tests visibly; and ends the run with a per-exercise table.
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from llmkit.catalog import Catalog, CatalogError, Exercise, load_catalog
 from llmkit.checks import CheckFailure
 from llmkit.draw import Draw, seed_for_test
 from llmkit.impl import ImplementationError, ImplementationRoot, module_files, resolve_root
+from llmkit.result import ExerciseResult, SubmissionResult, TestResult
 
 ENGINE_DIR = str(Path(__file__).resolve().parent)
 MARKERS = (
@@ -34,20 +33,6 @@ NO_GPU = "not graded: no GPU"
 
 
 @dataclass
-class TestResult:
-    __test__ = False  # not a pytest test class
-
-    id: str
-    exercise: str
-    status: str  # passed | failed | not_started | error | skipped
-    points: float
-    max_points: float
-    message: str
-    duration: float
-    visibility: str  # visible (public test) | hidden (grader)
-
-
-@dataclass
 class RunState:
     catalog: Catalog | None
     catalog_error: str | None
@@ -57,6 +42,7 @@ class RunState:
 
 
 STATE = pytest.StashKey[RunState]()
+METRICS = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,13 +54,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "a submission directory laid out like exercises/, or a mutant file",
     )
     group.addoption("--seed", type=int, default=None, help="seed for random inputs (default: fresh, printed)")
-    group.addoption("--llmkit-report", default=None, metavar="PATH", help="write per-test results as JSON")
+    group.addoption(
+        "--llmkit-report",
+        default=None,
+        metavar="PATH",
+        help="write the canonical result JSON (llmkit.result/1)",
+    )
+    group.addoption("--submission-id", default=None, help="submission name recorded in the report")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
-    if getattr(config.option, "tbstyle", None) == "auto":  # learners need the failing line, not argument dumps
+    # Learners need the failing line, not dumps of every argument.
+    if getattr(config.option, "tbstyle", None) == "auto":
         config.option.tbstyle = "short"
     seed = config.getoption("--seed")
     if seed is None:
@@ -159,6 +152,18 @@ def impl(request: pytest.FixtureRequest, exercise: Exercise):
 def draw(request: pytest.FixtureRequest) -> Draw:
     """Seeded random inputs; the seed derives from the run's seed and the test id."""
     return Draw(seed_for_test(request.config.stash[STATE].seed, request.node.nodeid))
+
+
+@pytest.fixture
+def record_metric(request: pytest.FixtureRequest):
+    """``record_metric(name, value)`` stores a number with this test's result (e.g.
+    ``speed_ratio`` for the speed leaderboard)."""
+    metrics = request.node.stash.setdefault(METRICS, {})
+
+    def record(name: str, value: float) -> None:
+        metrics[name] = float(value)
+
+    return record
 
 
 @pytest.fixture
@@ -270,6 +275,7 @@ def _record(item, report, ex: Exercise, state: RunState, status, message) -> Non
         message=message,
         duration=round(report.duration, 4),
         visibility=visibility,
+        metrics=dict(item.stash.get(METRICS, {})),
     )
 
 
@@ -349,23 +355,33 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             )
 
 
+def build_result(state: RunState, submission: str) -> SubmissionResult:
+    """The canonical result of this run (see :mod:`llmkit.result`)."""
+    tests = list(state.results.values())
+    exercises = []
+    for s in summarize(tests, state.catalog):
+        ex = s.exercise
+        if s.skipped == s.total:
+            status, message = "not_graded", NO_GPU
+        elif state.root is not None and not state.root.files_for(ex)[0].exists():
+            status, message = "missing", f"the submission has no {ex.module}"
+        else:
+            status, message = "graded", ""
+        exercises.append(ExerciseResult(ex.id, ex.title, s.points, s.max_points, status, message))
+    return SubmissionResult(
+        submission=submission,
+        implementation=state.root.label if state.root else "",
+        seed=state.seed,
+        graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        exercises=exercises,
+        tests=tests,
+    )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = session.config.stash[STATE]
     path = session.config.getoption("--llmkit-report")
-    if not path:
+    if not path or state.catalog is None:
         return
-    payload = {
-        "implementation": state.root.label if state.root else None,
-        "seed": state.seed,
-        "exit_status": int(exitstatus),
-        "tests": [asdict(r) for r in state.results.values()],
-    }
-    write_json_atomically(Path(path), payload)
-
-
-def write_json_atomically(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2)
-    os.replace(tmp, path)
+    submission = session.config.getoption("--submission-id") or (state.root.label if state.root else "")
+    build_result(state, submission).write(Path(path))

@@ -6,22 +6,24 @@ imports, so roots and mutants never leak into one another.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmkit.plugin import TestResult
+from llmkit.result import SubmissionResult, TestResult
 
 
 @dataclass
 class PytestRun:
     returncode: int
-    results: list[TestResult]
+    result: SubmissionResult | None
     output: str
-    seed: int | None
+
+    @property
+    def results(self) -> list[TestResult]:
+        return self.result.tests if self.result else []
 
     @property
     def crashed(self) -> bool:
@@ -65,9 +67,5 @@ def run_pytest(
             stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.STDOUT if capture else None,
         )
-        results, run_seed = [], None
-        if report.exists():
-            payload = json.loads(report.read_text(encoding="utf-8"))
-            results = [TestResult(**t) for t in payload["tests"]]
-            run_seed = payload["seed"]
-        return PytestRun(proc.returncode, results, proc.stdout or "", run_seed)
+        result = SubmissionResult.read(report) if report.exists() else None
+        return PytestRun(proc.returncode, result, proc.stdout or "")
