@@ -44,3 +44,42 @@ def test_status_prints_the_progress_table(kit):
     )
     assert done.returncode == 0
     assert "done" in done.stdout and "1 of 1 exercises done" in done.stdout
+
+
+def test_report_renders_results_and_survives_a_bad_file(kit, tmp_path):
+    good = tmp_path / "alice.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "graders/section2/test_attention.py",
+            "--impl",
+            "solutions",
+            "--llmkit-report",
+            str(good),
+            "--submission-id",
+            "alice",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=kit.path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-2000:]
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json")
+    out = tmp_path / "grades"
+    report = subprocess.run(
+        [sys.executable, "-m", "llmkit.cli", "report", str(good), str(bad), "-o", str(out)],
+        cwd=kit.path,
+        capture_output=True,
+        text=True,
+    )
+    assert report.returncode == 1
+    assert "skipped" in report.stdout and "broken.json" in report.stdout
+    gradebook = (out / "gradebook.csv").read_text()
+    assert gradebook.splitlines()[1].startswith("alice,")
+    assert (out / "report.html").exists() and (out / "alice" / "feedback.html").exists()

@@ -142,7 +142,7 @@ def test_load_module_from_a_directory_root(tmp_path):
     assert module.__file__ == str(root.path / "section2" / "attention.py")
     assert sys.modules[module.__name__] is module
     assert module.__name__.endswith(".section2.attention")
-    assert module_files(module) == frozenset({str(root.path / "section2" / "attention.py")})
+    assert module_files(module) == (str(root.path / "section2" / "attention.py"),)
 
 
 def test_load_is_cached_per_root(tmp_path):
@@ -260,13 +260,13 @@ def test_mutant_module_files_lists_base_then_mutant(mutant_root):
     assert mutant_root.files_for(EX) == [base, mutant_root.mutant]
     module = mutant_root.load(EX)
     assert module.__llmkit_files__ == (str(base), str(mutant_root.mutant))
-    assert module_files(module) == frozenset({str(base), str(mutant_root.mutant)})
+    assert module_files(module) == (str(base), str(mutant_root.mutant))
 
 
 def test_mutant_root_loads_other_exercises_from_the_solutions(mutant_root):
     module = mutant_root.load(OTHER)
     assert module.f() == "other"
-    assert module_files(module) == frozenset({str(mutant_root.path / "section2" / "other.py")})
+    assert module_files(module) == (str(mutant_root.path / "section2" / "other.py"),)
 
 
 def test_mutant_that_crashes_is_reported_with_its_own_name(mutant_root):
@@ -275,7 +275,7 @@ def test_mutant_that_crashes_is_reported_with_its_own_name(mutant_root):
 
 
 def test_module_files_of_a_plain_module_is_empty():
-    assert module_files(sys) == frozenset()
+    assert module_files(sys) == ()
 
 
 # --- regressions: engine bugs found by these tests, now fixed ---------------

@@ -140,6 +140,36 @@ def cmd_docs(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from llmkit.reports import write_reports
+    from llmkit.result import SubmissionResult
+
+    catalog = load_catalog()
+    results, unreadable = [], []
+    for path in args.results:
+        try:
+            results.append(SubmissionResult.read(Path(path)))
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # one bad file never stops the rest
+            unreadable.append(f"{path}: {exc}")
+    written = write_reports(results, catalog, args.output)
+    console.print(
+        f"{len(written)} submissions -> {args.output}/gradebook.csv, report.html, <id>/feedback.html"
+    )
+    for problem in unreadable:
+        console.print(f"skipped {problem}", style="red", markup=False)
+    return 1 if unreadable else 0
+
+
+def cmd_fetch_assets(args) -> int:
+    from llmkit.oracles.bpe import fetch_gpt2, gpt2_path
+
+    if gpt2_path().exists() and not args.source:
+        console.print(f"GPT-2 ranks already cached: {gpt2_path()}")
+        return 0
+    console.print(f"GPT-2 ranks cached: {fetch_gpt2(args.source)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=cmd_author_check)
 
+    p = sub.add_parser("report", help="gradebook, class report and feedback from result JSON files")
+    p.add_argument("results", nargs="+", help="files written by pytest --llmkit-report")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "fetch-assets",
+        help="cache GPT-2's BPE ranks (from the openai-whisper sdist on PyPI) for the tokenizer graders",
+    )
+    p.add_argument("--from", dest="source", default=None, help="a gpt2.tiktoken file or openai-whisper sdist")
+    p.set_defaults(func=cmd_fetch_assets)
+
     p = sub.add_parser("docs", help="check or rewrite the README blocks generated from the catalog")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--check", action="store_true", help="fail if stale (default)")
@@ -179,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CatalogError, ImplementationError, ValueError) as exc:
+    except (CatalogError, ImplementationError, ValueError, RuntimeError) as exc:
         console.print(f"llmkit: {exc}", style="red", markup=False, highlight=False)
         return 2
 

@@ -148,6 +148,7 @@ def _last_frame_in(exc: BaseException, files: list[Path]) -> str:
     return f" (line {frame.lineno}: {frame.line})"
 
 
-def module_files(module: types.ModuleType) -> frozenset[str]:
-    """The source files of a module loaded by :meth:`ImplementationRoot.load`."""
-    return frozenset(getattr(module, "__llmkit_files__", ()))
+def module_files(module: types.ModuleType) -> tuple[str, ...]:
+    """The source files of a module loaded by :meth:`ImplementationRoot.load`, in the
+    order they run (for a mutant: the reference, then the mutant)."""
+    return tuple(getattr(module, "__llmkit_files__", ()))

@@ -80,6 +80,12 @@ def pytest_configure(config: pytest.Config) -> None:
         catalog_error = str(exc)
     except ImplementationError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if catalog is not None:
+        # One torch thread: exercise-sized ops gain nothing from threads, and on busy
+        # shared machines idle OpenMP workers made timings vary 10-100x between runs.
+        import torch
+
+        torch.set_num_threads(1)
     config.stash[STATE] = RunState(catalog, catalog_error, root, seed)
 
 
@@ -167,8 +173,9 @@ def record_metric(request: pytest.FixtureRequest):
 
 
 @pytest.fixture
-def impl_files(impl) -> frozenset[str]:
-    """Source files of the module under test (for static checks such as bans)."""
+def impl_files(impl) -> tuple[str, ...]:
+    """Source files of the module under test, in execution order (for static checks
+    such as bans, or to load the same module in another process)."""
     return module_files(impl)
 
 
@@ -204,7 +211,7 @@ def pytest_runtest_call(item: pytest.Item):
     return result
 
 
-def _raised_in_learner_code(excinfo: pytest.ExceptionInfo, files: frozenset[str]) -> bool:
+def _raised_in_learner_code(excinfo: pytest.ExceptionInfo, files: tuple[str, ...]) -> bool:
     return bool(excinfo.traceback) and str(excinfo.traceback[-1].path) in files
 
 
@@ -222,7 +229,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     message = ""
     if call.excinfo is not None and ex is not None:
         module = state.root.loaded(ex) if state.root is not None else None
-        files = module_files(module) if module is not None else frozenset()
+        files = module_files(module) if module is not None else ()
         if call.excinfo.errisinstance(NotImplementedError) and _raised_in_learner_code(call.excinfo, files):
             status, message = "not_started", _not_started_message(call.excinfo)
         elif call.excinfo.errisinstance(CheckFailure):
@@ -297,7 +304,8 @@ class ExerciseSummary:
     errors: int = 0
     skipped: int = 0
     points: float = 0.0
-    max_points: float = 0.0
+    max_points: float = 0.0  # of the tests that ran
+    ungraded_points: float = 0.0  # of skipped tests (e.g. no GPU)
     graded: bool = False
 
     @property
@@ -325,8 +333,11 @@ def summarize(results: list[TestResult], catalog: Catalog) -> list[ExerciseSumma
         s.errors += r.status == "error"
         if r.max_points:
             s.graded = True
-            s.max_points += r.max_points
-            s.points += r.points
+            if r.status == "skipped":
+                s.ungraded_points += r.max_points
+            else:
+                s.max_points += r.max_points
+                s.points += r.points
     return sorted(by_id.values(), key=lambda s: s.exercise.sort_key)
 
 
@@ -334,6 +345,8 @@ def format_summary(summaries: list[ExerciseSummary]) -> list[str]:
     rows = [("exercise", "title", "status", "tests passed", "points")]
     for s in summaries:
         points = f"{s.points:g}/{s.max_points:g}" if s.graded else "-"
+        if s.ungraded_points:
+            points += f" ({s.ungraded_points:g} not graded)"
         rows.append((s.exercise.id, s.exercise.title, s.status, f"{s.passed}/{s.total - s.skipped}", points))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
@@ -361,12 +374,15 @@ def build_result(state: RunState, submission: str) -> SubmissionResult:
     exercises = []
     for s in summarize(tests, state.catalog):
         ex = s.exercise
+        skipped = sorted({t.message for t in tests if t.exercise == ex.id and t.status == "skipped"})
         if s.skipped == s.total:
-            status, message = "not_graded", NO_GPU
+            status, message = "not_graded", "; ".join(skipped)
         elif state.root is not None and not state.root.files_for(ex)[0].exists():
             status, message = "missing", f"the submission has no {ex.module}"
         else:
             status, message = "graded", ""
+            if s.ungraded_points:
+                message = f"{s.ungraded_points:g} points not graded: {'; '.join(skipped)}"
         exercises.append(ExerciseResult(ex.id, ex.title, s.points, s.max_points, status, message))
     return SubmissionResult(
         submission=submission,

@@ -1,0 +1,90 @@
+"""Benchmark exercise 7.1: tiled attention against torch's SDPA and a naive materialising
+attention, time and peak memory, same run.
+
+    python benchmarks/bench_flash_attention.py                    # the reference solution
+    python benchmarks/bench_flash_attention.py --impl exercises   # your work
+
+Times are medians of interleaved repeats (llmkit.timing.compare_speed); ratio =
+time / torch SDPA time (lower is better). Peak memory is llmkit.memory's count of
+the bytes held at once in tensors each call creates (outputs included). It sees
+every aten op's results, not scratch space *inside* one kernel: torch's fused SDPA
+kernel shows only its outputs, so its figure is a lower bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+import torch
+import torch.nn.functional as F
+
+from llmkit.catalog import load_catalog
+from llmkit.memory import format_bytes, measure_memory
+from llmkit.oracles.flash_attention import naive_attention
+from llmkit.timing import compare_speed
+
+SHAPES = [  # (B, H, N, D)
+    (1, 8, 512, 64),
+    (1, 4, 1024, 64),
+    (1, 1, 2048, 64),
+    (1, 1, 4096, 64),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", default="solutions")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--block", type=int, default=64, help="block_q = block_k")
+    # One thread by default: on a shared 2-core machine, idle OpenMP workers made the many
+    # tile-sized ops of the Python loop 10-500x slower from one repeat to the next.
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from llmkit.impl import resolve_root
+
+    catalog = load_catalog()
+    impl = resolve_root(args.impl, catalog.root).load(catalog.get("7.1"))
+    flash = impl.flash_attention_torch
+    print(
+        f"# flash attention benchmark: impl={args.impl}, torch {torch.__version__}, {args.threads} threads, "
+        f"{platform.machine()}, float32, block={args.block}, repeats={args.repeats}"
+    )
+    print(
+        f"{'case':<30} {'tiled ms':>9} {'naive ms':>9} {'sdpa ms':>9} {'tiled/sdpa':>10} {'naive/sdpa':>10}"
+        f" {'tiled peak':>11} {'naive peak':>11} {'sdpa peak':>10} {'naive/tiled mem':>15}"
+    )
+    gen = torch.Generator().manual_seed(0)
+    for b, h, n, d in SHAPES:
+        q, k, v = (torch.randn(b, h, n, d, generator=gen) for _ in range(3))
+        for causal in (False, True):
+            kw = {"causal": causal, "block_q": args.block, "block_k": args.block}
+            with torch.no_grad():
+                tiled = compare_speed(
+                    lambda: flash(q, k, v, **kw),
+                    lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                    repeats=args.repeats,
+                )
+                naive = compare_speed(
+                    lambda: naive_attention(q, k, v, causal),
+                    lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                    repeats=args.repeats,
+                )
+            mem_tiled = measure_memory(flash, [q, k, v], kwargs=kw).peak_bytes
+            mem_naive = measure_memory(naive_attention, [q, k, v, causal]).peak_bytes
+            mem_sdpa = measure_memory(
+                F.scaled_dot_product_attention, [q, k, v], kwargs={"is_causal": causal}
+            ).peak_bytes
+            sdpa_ms = (tiled.baseline_s + naive.baseline_s) / 2 * 1e3
+            case = f"B={b} H={h} N={n} D={d}{' causal' if causal else ''}"
+            print(
+                f"{case:<30} {tiled.candidate_s * 1e3:9.2f} {naive.candidate_s * 1e3:9.2f} {sdpa_ms:9.2f} "
+                f"{tiled.ratio:10.2f} {naive.ratio:10.2f} {format_bytes(mem_tiled):>11} "
+                f"{format_bytes(mem_naive):>11} {format_bytes(mem_sdpa):>10} {mem_naive / mem_tiled:15.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""Mutant: LoRALinear never freezes the wrapped nn.Linear.
+
+Misconception: adding A and B is enough; but the base weight still has
+requires_grad=True, so an optimiser over model.parameters() fine-tunes the
+whole matrix and LoRA saves nothing. (apply_lora still freezes the model
+before wrapping, so only a LoRALinear built directly shows the bug.)
+"""
+
+
+class LoRALinear(LoRALinear):
+    def __init__(self, base, r, alpha, dropout=0.0):
+        super().__init__(base, r, alpha, dropout)
+        for p in self.base.parameters():
+            p.requires_grad_(True)

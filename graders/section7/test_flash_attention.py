@@ -1,0 +1,285 @@
+"""Hidden graders for exercise 7.1 (tiled attention with online softmax): 20 points.
+
+Oracles: torch's F.scaled_dot_product_attention and a logsumexp, both in float64
+(llmkit.oracles.flash_attention), never the reference solution. Memory is
+measured with llmkit.memory.measure_memory, which records every tensor storage
+the learner's call creates and frees (a torch dispatch mode plus weakref
+finalizers), so "the N x N matrix never exists" is measured, not assumed.
+"""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmkit.bans import assert_no_banned_mentions
+from llmkit.checks import CheckFailure, assert_close, assert_finite, poisoned_allocations, unchanged
+from llmkit.draw import Draw
+from llmkit.memory import format_bytes, measure_memory
+from llmkit.oracles.flash_attention import attention_and_lse
+
+pytestmark = pytest.mark.exercise("7.1")
+
+SEEDS = st.integers(0, 2**31 - 1)
+BLOCKS = st.sampled_from([3, 5, 8, 16, 32, 64])
+SCALES = st.one_of(st.none(), st.floats(0.05, 2.0))
+
+
+@st.composite
+def attention_case(draw_st, max_n=70):
+    """(B, H, N, D), block_q, block_k, causal, sm_scale and a value seed."""
+    shape = (
+        draw_st(st.integers(1, 2)),
+        draw_st(st.integers(1, 3)),
+        draw_st(st.integers(1, max_n)),
+        draw_st(st.integers(1, 16)),
+    )
+    return shape, draw_st(BLOCKS), draw_st(BLOCKS), draw_st(st.booleans()), draw_st(SCALES), draw_st(SEEDS)
+
+
+def qkv(shape, dtype, seed, scale=1.0):
+    rng = Draw(seed)
+    return [rng.tensor(*shape, dtype=dtype, scale=scale) for _ in range(3)]
+
+
+def describe(shape, block_q, block_k, causal, sm_scale):
+    return (
+        f"(B, H, N, D)={tuple(shape)}, block_q={block_q}, block_k={block_k}, causal={causal}, "
+        f"sm_scale={sm_scale}"
+    )
+
+
+def unpack(result, name="flash_attention_torch"):
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise CheckFailure(
+            f"{name} should return a pair (out, lse), got {type(result).__name__}",
+            hint="return out, lse",
+        )
+    return result
+
+
+OUT_HINT = (
+    "check that a new running maximum rescales both l and acc by exp(m_old - m_new), that "
+    "out = acc / l at the end, that scores use sm_scale (default 1/sqrt(D)), and that the causal "
+    "mask uses global indices (query q_start + i sees key k_start + j iff k_start + j <= q_start + i)"
+)
+
+
+def check_lse(lse, want, name):
+    """assert_close, with a pointed message when the learner returned log2 or forgot the max."""
+    if type(lse) is torch.Tensor and lse.shape == want.shape and lse.dtype == want.dtype:
+        got = lse.detach().to(torch.float64)
+        if torch.allclose(got, want.to(torch.float64) / math.log(2), rtol=1e-4, atol=1e-6):
+            raise CheckFailure(
+                f"{name}: your values are the logsumexp in base 2 (the expected value / ln 2)",
+                hint="lse is the natural log: m + log(l) with torch.log and torch.exp, not log2/exp2",
+            )
+    assert_close(
+        lse,
+        want,
+        name=name,
+        hint="lse = m + log(l): the final running max plus the log of the final running sum, "
+        "both measured on the scaled (and causally masked) scores; shape (B, H, N)",
+    )
+
+
+# --- values (14 points) ------------------------------------------------------
+
+
+@pytest.mark.points(4)
+@settings(max_examples=35, deadline=None)
+@given(case=attention_case())
+def test_output_matches_sdpa_float64(impl, case):
+    shape, bq, bk, causal, sm_scale, seed = case
+    q, k, v = qkv(shape, torch.float64, seed)
+    out, _ = unpack(
+        impl.flash_attention_torch(q, k, v, causal=causal, sm_scale=sm_scale, block_q=bq, block_k=bk)
+    )
+    want, _ = attention_and_lse(q, k, v, causal, sm_scale)
+    assert_close(out, want, name=f"out for {describe(shape, bq, bk, causal, sm_scale)}", hint=OUT_HINT)
+
+
+@pytest.mark.points(3)
+@settings(max_examples=25, deadline=None)
+@given(case=attention_case())
+def test_lse_matches_float64_logsumexp(impl, case):
+    shape, bq, bk, causal, sm_scale, seed = case
+    q, k, v = qkv(shape, torch.float64, seed)
+    _, lse = unpack(
+        impl.flash_attention_torch(q, k, v, causal=causal, sm_scale=sm_scale, block_q=bq, block_k=bk)
+    )
+    _, want = attention_and_lse(q, k, v, causal, sm_scale)
+    check_lse(lse, want, f"lse for {describe(shape, bq, bk, causal, sm_scale)}")
+
+
+@pytest.mark.points(2)
+@settings(max_examples=15, deadline=None)
+@given(case=attention_case())
+def test_float32_matches(impl, case):
+    shape, bq, bk, causal, sm_scale, seed = case
+    q, k, v = qkv(shape, torch.float32, seed)
+    out, lse = unpack(
+        impl.flash_attention_torch(q, k, v, causal=causal, sm_scale=sm_scale, block_q=bq, block_k=bk)
+    )
+    want_out, want_lse = attention_and_lse(q, k, v, causal, sm_scale)
+    where = describe(shape, bq, bk, causal, sm_scale)
+    assert_close(out, want_out, name=f"float32 out for {where}", hint="compute in q's dtype; " + OUT_HINT)
+    check_lse(lse, want_lse, f"float32 lse for {where}")
+
+
+@pytest.mark.points(1)
+def test_single_query(impl, draw):
+    """N = 1: one query, one key. out = v and lse = sm_scale * q.k."""
+    q, k, v = (draw.tensor(2, 3, 1, 8, dtype=torch.float64) for _ in range(3))
+    hint = "with N = 1 there is one tile of one key; tiles shorter than the block sizes must work"
+    for causal in (False, True):
+        out, lse = unpack(impl.flash_attention_torch(q, k, v, causal=causal))
+        want_out, want_lse = attention_and_lse(q, k, v, causal)
+        assert_close(out, want_out, name=f"out for N=1, causal={causal}", hint=hint)
+        check_lse(lse, want_lse, f"lse for N=1, causal={causal}")
+
+
+@pytest.mark.points(2)
+def test_causal_long_sequence(impl, draw):
+    """N = 389 (prime) with unequal blocks: many tiles straddle the diagonal differently."""
+    shape, bq, bk = (1, 2, 389, 16), 64, 48
+    q, k, v = (draw.tensor(*shape, dtype=torch.float64) for _ in range(3))
+    out, lse = unpack(impl.flash_attention_torch(q, k, v, causal=True, block_q=bq, block_k=bk))
+    want_out, want_lse = attention_and_lse(q, k, v, causal=True)
+    where = describe(shape, bq, bk, True, None)
+    assert_close(
+        out,
+        want_out,
+        name=f"causal out for {where}",
+        hint="mask with global indices, and do not skip the key tile that holds the diagonal",
+    )
+    check_lse(lse, want_lse, f"causal lse for {where}")
+
+
+@pytest.mark.points(2)
+def test_large_logits(impl, draw):
+    """Scores around +-1000: exp overflows float64 without the running max (float32 at 88)."""
+    shape = (1, 2, 50, 16)
+    q, k, v = (draw.tensor(*shape, dtype=torch.float64, scale=s) for s in (30.0, 30.0, 1.0))
+    hint = "subtract the running maximum inside exp(); start m at -inf, and exp(-inf) = 0 is fine"
+    for causal in (False, True):
+        out, lse = unpack(impl.flash_attention_torch(q, k, v, causal=causal, block_q=16, block_k=8))
+        assert_finite(out, name="out with large logits", hint=hint)
+        assert_finite(lse, name="lse with large logits", hint=hint)
+        want_out, want_lse = attention_and_lse(q, k, v, causal)
+        assert_close(out, want_out, name=f"float64 out with large logits, causal={causal}", hint=OUT_HINT)
+        check_lse(lse, want_lse, f"float64 lse with large logits, causal={causal}")
+        q32, k32, v32 = (t.to(torch.float32) for t in (q, k, v))
+        out32, lse32 = unpack(impl.flash_attention_torch(q32, k32, v32, causal=causal, block_q=16, block_k=8))
+        assert_finite(out32, name="float32 out with large logits", hint=hint)
+        # float32 rounding of scores near 1000 moves near-one-hot weights: loose tolerance
+        want32, want_lse32 = attention_and_lse(q32, k32, v32, causal)
+        assert_close(out32, want32, name="float32 out with large logits", rtol=1e-3, atol=1e-3, hint=OUT_HINT)
+        assert_close(lse32, want_lse32, name="float32 lse with large logits", rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.points(1)
+def test_sm_scale_is_used(impl, draw):
+    q, k, v = (draw.tensor(2, 2, 24, 16, dtype=torch.float64) for _ in range(3))
+    for sm_scale in (0.1, 1.3):
+        out, lse = unpack(impl.flash_attention_torch(q, k, v, sm_scale=sm_scale, block_q=8, block_k=8))
+        want_out, want_lse = attention_and_lse(q, k, v, sm_scale=sm_scale)
+        hint = f"scores are sm_scale * q @ k^T; sm_scale={sm_scale} here (1/sqrt(D) only when None)"
+        assert_close(out, want_out, name=f"out with sm_scale={sm_scale}", hint=hint)
+        assert_close(lse, want_lse, name=f"lse with sm_scale={sm_scale}", hint=hint)
+
+
+@pytest.mark.points(1)
+def test_inputs_unchanged_and_every_element_written(impl, draw):
+    q, k, v = (draw.tensor(2, 2, 37, 8) for _ in range(3))
+    with unchanged(q, k, v, names=["q", "k", "v"]), poisoned_allocations():
+        out, lse = unpack(impl.flash_attention_torch(q, k, v, causal=True, block_q=16, block_k=8))
+    want_out, want_lse = attention_and_lse(q, k, v, causal=True)
+    hint = (
+        "torch.empty here returns NaN-filled tensors: every row of the last, shorter tile must be "
+        "written (37 is not a multiple of 16 or 8)"
+    )
+    assert_finite(out, name="out (torch.empty filled with NaN)", hint=hint)
+    assert_finite(lse, name="lse (torch.empty filled with NaN)", hint=hint)
+    assert_close(out, want_out, name="causal out, N=37, block_q=16, block_k=8", hint=OUT_HINT)
+    check_lse(lse, want_lse, "causal lse, N=37, block_q=16, block_k=8")
+
+
+# --- memory (3 points) -------------------------------------------------------
+
+MEM_N, MEM_D, MEM_BLOCK = 2048, 64, 64
+FLOAT32_BYTES = 4
+
+
+def measured(impl, n, causal):
+    q, k, v = (Draw(n).tensor(1, 1, n, MEM_D) for _ in range(3))
+    kwargs = {"causal": causal, "block_q": MEM_BLOCK, "block_k": MEM_BLOCK}
+    used = measure_memory(impl.flash_attention_torch, [q, k, v], kwargs=kwargs)
+    out, _ = unpack(used.output)  # the output must be right; lse has its own tests
+    want_out, _ = attention_and_lse(q, k, v, causal)
+    assert_close(out, want_out, name=f"out at N={n}, causal={causal}", hint=OUT_HINT)
+    return used
+
+
+def explain(used, n) -> str:
+    return (
+        f"peak {format_bytes(used.peak_bytes)} held at once in tensors your call created; the "
+        f"largest single tensor was {format_bytes(used.largest_bytes)}, shape {used.largest_shape} "
+        f"(from aten.{used.largest_op}); one {n}x{n} float32 score matrix is "
+        f"{format_bytes(n * n * FLOAT32_BYTES)}"
+    )
+
+
+@pytest.mark.points(2)
+def test_peak_memory_is_tiled(impl):
+    """At N = 2048, D = 64, blocks of 64, one head, float32: the N x N scores are 16 MiB.
+    Budget: largest tensor under a quarter of that, peak under 16 * N * block * 4 bytes
+    (8 MiB; the reference peaks at ~0.6 MiB, of which 0.5 MiB is the output)."""
+    used = measured(impl, MEM_N, causal=False)
+    square = MEM_N * MEM_N * FLOAT32_BYTES
+    budget = 16 * MEM_N * max(MEM_BLOCK, MEM_D) * FLOAT32_BYTES
+    hint = (
+        "compute scores one (block_q x block_k) tile at a time and never keep them all: the "
+        "running m, l and acc are all a query tile needs"
+    )
+    if used.largest_bytes >= square // 4:
+        raise CheckFailure(f"a score-matrix-sized tensor was allocated: {explain(used, MEM_N)}", hint=hint)
+    if used.peak_bytes > budget:
+        raise CheckFailure(
+            f"peak memory {format_bytes(used.peak_bytes)} is over the budget of "
+            f"{format_bytes(budget)} (16 x N x block x 4 bytes): {explain(used, MEM_N)}",
+            hint=hint,
+        )
+
+
+@pytest.mark.points(1)
+def test_peak_memory_grows_linearly_causal(impl):
+    """Causal, N = 512 and N = 2048: four times the length may cost about four times the
+    memory (N * block), not sixteen (N * N): a full N x N causal mask fails here."""
+    small, large = measured(impl, MEM_N // 4, causal=True), measured(impl, MEM_N, causal=True)
+    growth = large.peak_bytes / max(small.peak_bytes, 1)
+    if growth > 8:
+        raise CheckFailure(
+            f"peak memory grew {growth:.1f}x from N={MEM_N // 4} ({format_bytes(small.peak_bytes)}) to "
+            f"N={MEM_N} ({format_bytes(large.peak_bytes)}); linear growth is 4x, quadratic 16x. At "
+            f"N={MEM_N}: {explain(large, MEM_N)}",
+            hint="build the causal mask per tile from global indices (torch.arange(q_start, q_end) "
+            "against torch.arange(k_start, k_end)), never as an N x N matrix",
+        )
+
+
+# --- rules (1 point) -----------------------------------------------------------
+
+
+@pytest.mark.points(1)
+def test_no_library_shortcuts(impl, impl_files, exercise, draw):
+    """Static scan for banned names; the runtime trap is active during every test of this
+    exercise, including the call below."""
+    assert_no_banned_mentions(impl_files, exercise.banned, exercise.id)
+    q, k, v = (draw.tensor(1, 2, 12, 8, dtype=torch.float64) for _ in range(3))
+    out, lse = unpack(impl.flash_attention_torch(q, k, v, block_q=4, block_k=4))
+    want_out, want_lse = attention_and_lse(q, k, v)
+    assert_close(out, want_out, name="out")
+    assert_close(lse, want_lse, name="lse")
