@@ -171,3 +171,43 @@ def test_banned_call_is_trapped_even_when_swallowed(kit, tmp_path):
     assert result.ret == 1
     out = result.stdout.str()
     assert "bans" in out and "torch.nn.functional.scaled_dot_product_attention" in out
+
+
+IMPORT_TIME_GRAB = """
+import torch
+
+_sdpa = getattr(torch.nn.functional, "scaled_dot_product_" + "attention")  # taken at import time
+
+def softmax(x, dim=-1):
+    return x.exp() / x.exp().sum(dim, keepdim=True)
+
+def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False):
+    return _sdpa(q, k, v, is_causal=is_causal)
+"""
+
+
+def test_banned_function_grabbed_at_import_time_is_trapped(kit, tmp_path):
+    submission = tmp_path / "sub" / "section2"
+    submission.mkdir(parents=True)
+    (submission / "attention.py").write_text(IMPORT_TIME_GRAB)
+    result = run(
+        kit,
+        "exercises/section2/test_attention.py::test_attention_matches_torch",
+        "--impl",
+        str(submission.parent),
+    )
+    assert result.ret == 1
+    assert "bans torch.nn.functional.scaled_dot_product_attention" in result.stdout.str()
+
+
+def test_unknown_exercise_id_fails_cleanly(kit):
+    kit.makepyfile(
+        **{
+            "exercises/section2/test_unknown": "import pytest\npytestmark = pytest.mark.exercise('9.9')\n"
+            "def test_x(impl):\n    pass\n"
+        }
+    )
+    result = run(kit, "exercises/section2/test_unknown.py")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "no exercise '9.9' in the catalog" in out and "INTERNALERROR" not in out

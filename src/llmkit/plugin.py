@@ -81,11 +81,13 @@ def pytest_configure(config: pytest.Config) -> None:
     except ImplementationError as exc:
         raise pytest.UsageError(str(exc)) from None
     if catalog is not None:
-        # One torch thread: exercise-sized ops gain nothing from threads, and on busy
-        # shared machines idle OpenMP workers made timings vary 10-100x between runs.
+        # One thread for torch and for numpy's BLAS: exercise-sized ops gain nothing from
+        # threads, and on busy shared machines idle workers made timings vary 10-100x.
         import torch
+        from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(1)
+        threadpool_limits(1)
     config.stash[STATE] = RunState(catalog, catalog_error, root, seed)
 
 
@@ -129,7 +131,22 @@ def _exercise_of(item: pytest.Item) -> Exercise | None:
     state = item.config.stash[STATE]
     if marker is None or state.catalog is None:
         return None
-    return state.catalog.get(marker.args[0])
+    try:
+        return state.catalog.get(marker.args[0])
+    except CatalogError:
+        return None  # the exercise fixture reports it
+
+
+def _unknown_exercise_message(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("exercise")
+    state = item.config.stash[STATE]
+    if marker is None or state.catalog is None:
+        return None
+    try:
+        state.catalog.get(marker.args[0])
+    except CatalogError as exc:
+        return str(exc)
+    return None
 
 
 @pytest.fixture
@@ -140,7 +157,8 @@ def exercise(request: pytest.FixtureRequest) -> Exercise:
         pytest.fail(state.catalog_error, pytrace=False)
     ex = _exercise_of(request.node)
     if ex is None:
-        pytest.fail("this test has no @pytest.mark.exercise('N.M') marker", pytrace=False)
+        unknown = _unknown_exercise_message(request.node)
+        pytest.fail(unknown or "this test has no @pytest.mark.exercise('N.M') marker", pytrace=False)
     return ex
 
 
@@ -148,8 +166,18 @@ def exercise(request: pytest.FixtureRequest) -> Exercise:
 def impl(request: pytest.FixtureRequest, exercise: Exercise):
     """The module under test, from the implementation root chosen with --impl."""
     state = request.config.stash[STATE]
+    loaded = state.root.loaded(exercise)
+    if loaded is not None:
+        return loaded
     try:
-        return state.root.load(exercise)
+        if not exercise.banned:
+            return state.root.load(exercise)
+        # Trap banned names while the module imports too: a reference taken at import
+        # time (f = F.softmax) is then the guard, and raises whenever learner code calls it.
+        from llmkit.bans import trap_banned_calls
+
+        with trap_banned_calls(exercise.banned, map(str, state.root.files_for(exercise)), exercise.id):
+            return state.root.load(exercise)
     except ImplementationError as exc:
         pytest.fail(str(exc), pytrace=False)
 
