@@ -9,6 +9,7 @@ calls; skips GPU tests visibly; and ends the run with a per-exercise table.
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -88,6 +89,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
         torch.set_num_threads(1)
         threadpool_limits(1)
+        if not torch.cuda.is_available():
+            # Triton kernels run on the CPU through Triton's interpreter, which must be
+            # chosen before triton is imported.
+            os.environ.setdefault("TRITON_INTERPRET", "1")
     config.stash[STATE] = RunState(catalog, catalog_error, root, seed)
 
 
