@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import textwrap
 from pathlib import Path
@@ -284,3 +285,22 @@ def test_module_files_of_a_plain_module_is_empty():
 def test_load_utf8_file_with_byte_order_mark(tmp_path):
     root = _directory_root(tmp_path, b"\xef\xbb\xbfVALUE = 1\n")
     assert root.load(EX).VALUE == 1
+
+
+def test_mutant_reference_patch_rewrites_the_reference_text(mutant_root):
+    mutant_root.mutant.write_text(
+        'REFERENCE_PATCH = [("return \\"g sees \\" + f()", "return \\"patched g sees \\" + f()")]\n',
+        encoding="utf-8",
+    )
+    module = mutant_root.load(EX)
+    assert module.g() == "patched g sees base f"
+    patched = Path(module_files(module)[0])
+    assert patched.name == "attention__wrong_f.reference.py" and patched.is_file()
+    assert "patched g sees" in patched.read_text()
+    assert inspect.getsource(module.g).strip().startswith("def g")  # source inspection sees the patch
+    assert "patched" in inspect.getsource(module.g)
+
+
+def test_mutant_reference_patch_that_does_not_match_is_a_clear_error(mutant_root):
+    mutant_root.mutant.write_text('REFERENCE_PATCH = [("no such text", "x")]\n', encoding="utf-8")
+    _assert_load_fails(mutant_root, "REFERENCE_PATCH text occurs 0 times in the reference")

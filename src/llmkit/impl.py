@@ -13,8 +13,10 @@ it from the selected root:
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
+import tempfile
 import traceback
 import types
 from dataclasses import dataclass, field
@@ -109,7 +111,9 @@ def _read_source(path: Path, exercise: Exercise) -> str:
 
 
 def _import_files(root: ImplementationRoot, exercise: Exercise) -> types.ModuleType:
-    files = root.files_for(exercise)
+    files = list(root.files_for(exercise))
+    if len(files) == 2:  # a mutant: it may patch the reference's text before it runs
+        files[0] = _patched_reference(files[0], files[1], exercise)
     name = f"llmkit_impl_{root.kind}_{abs(hash(str(files))):x}.{exercise.section_dir}.{exercise.topic}"
     module = types.ModuleType(name)
     module.__file__ = str(files[-1])
@@ -120,9 +124,11 @@ def _import_files(root: ImplementationRoot, exercise: Exercise) -> types.ModuleT
             source = _read_source(path, exercise)
             try:
                 code = compile(source, str(path), "exec")
-            except SyntaxError as exc:
+            except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes in the source
+                line = getattr(exc, "lineno", None) or "?"
+                msg = getattr(exc, "msg", None) or str(exc)
                 raise ImplementationError(
-                    f"exercise {exercise.id}: {path.name} line {exc.lineno}: SyntaxError: {exc.msg}"
+                    f"exercise {exercise.id}: {path.name} line {line}: SyntaxError: {msg}"
                 ) from None
             try:
                 exec(code, module.__dict__)
@@ -137,6 +143,42 @@ def _import_files(root: ImplementationRoot, exercise: Exercise) -> types.ModuleT
         sys.modules.pop(name, None)
         raise
     return module
+
+
+PATCH_NAME = "REFERENCE_PATCH"
+_patched_dir: tempfile.TemporaryDirectory | None = None
+
+
+def _patched_reference(reference: Path, mutant: Path, exercise: Exercise) -> Path:
+    """The reference file, or a copy with the mutant's ``REFERENCE_PATCH`` applied.
+
+    ``REFERENCE_PATCH = [(old, new), ...]`` replaces text that occurs exactly once
+    in the reference. It serves code that cannot be overridden piece by piece, such
+    as a ``@triton.jit`` kernel (Triton compiles a kernel from its source file). The
+    copy is a real file, so source inspection and child processes see the mutant.
+    """
+    source = _read_source(mutant, exercise)
+    patches = None
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [PATCH_NAME]:
+            patches = ast.literal_eval(node.value)
+    if not patches:
+        return reference
+    text = _read_source(reference, exercise)
+    for old, new in patches:
+        if text.count(old) != 1:
+            raise ImplementationError(
+                f"{mutant.name}: {PATCH_NAME} text occurs {text.count(old)} times in the reference "
+                f"(it must occur exactly once): {old[:80]!r}"
+            )
+        text = text.replace(old, new)
+    global _patched_dir
+    if _patched_dir is None:
+        _patched_dir = tempfile.TemporaryDirectory(prefix="llmkit-mutants-")
+    patched = Path(_patched_dir.name) / exercise.section_dir / f"{mutant.stem}.reference.py"
+    patched.parent.mkdir(parents=True, exist_ok=True)
+    patched.write_text(text, encoding="utf-8")
+    return patched
 
 
 def _last_frame_in(exc: BaseException, files: list[Path]) -> str:
