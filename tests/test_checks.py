@@ -20,6 +20,7 @@ from llmkit.checks import (
     poison,
     poisoned_allocations,
     unchanged,
+    value_and_grad,
 )
 
 INF = float("inf")
@@ -558,3 +559,39 @@ class _DispatchLiar(torch.Tensor):
 def test_assert_close_dispatch_subclass_cannot_fake_the_expected_values():
     with pytest.raises(CheckFailure):
         assert_close(_DispatchLiar(torch.tensor([9.0, 9.0, 9.0])), torch.tensor([1.0, 2.0, 3.0]))
+
+
+def test_value_and_grad_nested_inputs_and_outputs():
+    a = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    b = torch.tensor([3.0, -1.0], dtype=torch.float64)
+
+    def fn(x, pair):
+        y, scale = pair
+        return x * y * scale, (x + y,)
+
+    weights = (torch.tensor([1.0, 1.0]), (torch.tensor([2.0, 0.5]),))
+    got = value_and_grad(fn, [a, (b, 3.0)], weights)
+    (prod, (total,)) = got.output
+    assert_close(prod, a * b * 3.0)
+    assert_close(total, a + b)
+    grad_a, (grad_b, grad_scale) = got.inputs
+    assert_close(grad_a, b * 3.0 + torch.tensor([2.0, 0.5], dtype=torch.float64))
+    assert_close(grad_b, a * 3.0 + torch.tensor([2.0, 0.5], dtype=torch.float64))
+    assert grad_scale is None and got.params == {}
+    assert a.grad is None and not a.requires_grad  # the caller's tensors are untouched
+
+
+def test_value_and_grad_params_of_a_module_passed_as_input():
+    layer = torch.nn.Linear(3, 2).double()
+    x = torch.randn(4, 3, dtype=torch.float64)
+    weights = torch.ones(4, 2, dtype=torch.float64)
+    got = value_and_grad(lambda inp, mod: mod(inp), [x, layer], weights, params_of=layer)
+    assert set(got.params) == {"weight", "bias"}
+    assert_close(got.params["bias"], torch.full((2,), 4.0, dtype=torch.float64))
+    assert_close(got.params["weight"], x.sum(0).expand(2, 3))
+    assert layer.weight.grad is None
+
+
+def test_value_and_grad_output_structure_mismatch_is_a_check_failure():
+    with pytest.raises(CheckFailure, match="expected an output shaped like"):
+        value_and_grad(lambda x: (x, x), [torch.ones(2, dtype=torch.float64)], torch.ones(2))

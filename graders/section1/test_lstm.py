@@ -112,12 +112,14 @@ def test_cell_gradients_match_torch(impl, c):
         rng.tensor(c["b"], c["i"], dtype=torch.float64),
         *(rng.tensor(c["b"], c["h"], dtype=torch.float64) for _ in range(2)),
     )
-    weights = rng.tensor(c["b"], 2 * c["h"], dtype=torch.float64)
-    got = value_and_grad(oracle.CellOutputs(cell), [x, h0, c0], weights)
-    want = value_and_grad(oracle.CellOutputs(reference), [x, h0, c0], weights)
+    weights = tuple(rng.tensor(c["b"], c["h"], dtype=torch.float64) for _ in range(2))  # for (h, c)
+    got = value_and_grad(cell, [x, (h0, c0)], weights)
+    want = value_and_grad(reference, [x, (h0, c0)], weights)
     where = describe(c)
-    assert_close(got.output, want.output, name=f"[h, c] from {where}", hint=GATES_HINT)
-    for name, g, w in zip(["x", "h0", "c0"], got.inputs, want.inputs):
+    for name, g, w in zip(["h", "c"], got.output, want.output):
+        assert_close(g, w, name=f"{name} from {where}", hint=GATES_HINT)
+    (gx, (gh0, gc0)), (wx, (wh0, wc0)) = got.inputs, want.inputs
+    for name, g, w in zip(["x", "h0", "c0"], [gx, gh0, gc0], [wx, wh0, wc0]):
         assert_close(g, w, name=f"gradient w.r.t. {name} of {where}", hint=GATES_HINT)
     for name, w in want.params.items():
         assert_close(got.params.get(name), w, name=f"gradient w.r.t. {name} of {where}", hint=GATES_HINT)
@@ -169,12 +171,18 @@ def test_lstm_gradients_match_torch(impl, c, t):
     rng = Draw(c["seed"] + 4)
     x = rng.tensor(t, c["b"], c["i"], dtype=torch.float64)
     h0, c0 = rng.tensor(c["b"], c["h"], dtype=torch.float64), rng.tensor(c["b"], c["h"], dtype=torch.float64)
-    weights = rng.tensor((t + 2) * c["b"] * c["h"], dtype=torch.float64)
-    got = value_and_grad(oracle.SequenceOutputs(cell, impl.lstm), [x, h0, c0], weights)
-    want = value_and_grad(oracle.SequenceOutputs(oracle.torch_lstm(reference)), [x, h0, c0], weights)
+    w_out = rng.tensor(t, c["b"], c["h"], dtype=torch.float64)
+    w_h, w_c = (rng.tensor(c["b"], c["h"], dtype=torch.float64) for _ in range(2))
+    got = value_and_grad(impl.lstm, [x, cell, (h0, c0)], (w_out, (w_h, w_c)), params_of=cell)
+    layer = oracle.torch_lstm(reference)  # nn.LSTM: states carry a leading layer dim
+    want = value_and_grad(layer, [x, (h0[None], c0[None])], (w_out, (w_h[None], w_c[None])))
     where = f"lstm over T={t} steps with {describe(c)}"
-    assert_close(got.output, want.output, name=f"[outputs, h_n, c_n] of {where}", hint=STEPS_HINT)
-    for name, g, w in zip(["x", "h_0", "c_0"], got.inputs, want.inputs):
+    (out, (h_n, c_n)), (want_out, (want_h, want_c)) = got.output, want.output
+    assert_close(out, want_out, name=f"outputs of {where}", hint=STEPS_HINT)
+    assert_close(h_n, want_h[0], name=f"h_n of {where}", hint=STEPS_HINT)
+    assert_close(c_n, want_c[0], name=f"c_n of {where}", hint=STEPS_HINT)
+    (gx, _, (gh0, gc0)), (wx, (wh0, wc0)) = got.inputs, want.inputs
+    for name, g, w in zip(["x", "h_0", "c_0"], [gx, gh0, gc0], [wx, wh0[0], wc0[0]]):
         assert_close(g, w, name=f"gradient w.r.t. {name} of {where}", hint=STEPS_HINT)
     for name, w in want.params.items():
         name = oracle.lstm_param_name(name)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 
 class CheckFailure(AssertionError):
@@ -172,42 +173,64 @@ def central_difference(f: Callable[[], float], x: np.ndarray | torch.Tensor, eps
 
 
 class Gradients(NamedTuple):
-    output: torch.Tensor
-    inputs: list[torch.Tensor]  # d(loss)/d(input) for each input, in order
-    params: dict[str, torch.Tensor]  # d(loss)/d(parameter) by name, when fn is an nn.Module
+    output: Any  # fn's output, tensors as plain tensors, in its own structure
+    inputs: list[Any]  # d(loss)/d(input) for each input, in the input's structure (None: not a tensor)
+    params: dict[str, torch.Tensor]  # d(loss)/d(parameter) by name, for the module's trainable parameters
+
+
+def _differentiable(x) -> bool:
+    return isinstance(x, torch.Tensor) and (x.is_floating_point() or x.is_complex())
 
 
 def value_and_grad(
-    fn: Callable[..., torch.Tensor],
-    inputs: Sequence[torch.Tensor],
-    weights: torch.Tensor,
+    fn: Callable[..., Any],
+    inputs: Sequence[Any],
+    weights: Any,
     *,
     kwargs: dict | None = None,
+    params_of: torch.nn.Module | None = None,
     hint: str | None = None,
 ) -> Gradients:
-    """``fn(*inputs, **kwargs)`` and the gradients of ``loss = (output * weights).sum()``
-    with respect to every input and, for an ``nn.Module``, every trainable parameter.
+    """``fn(*inputs, **kwargs)`` and the gradients of ``loss = sum((output * weights).sum())``
+    with respect to every input tensor and every trainable parameter of ``params_of``
+    (by default ``fn`` itself when it is an ``nn.Module``).
 
+    Inputs and outputs may be nested tuples/lists of tensors, e.g. ``[x, (h, c)]`` in
+    and ``(h, c)`` out; ``weights`` has the output's structure. Non-tensor inputs
+    (a module, a number) are passed through and get ``None`` as their gradient.
     Pass the learner's callable or module itself (not a lambda around it), so the
     whole computation can run wherever the learner's code runs; only plain tensors
-    come back. Inputs are copied and parameter gradients are cleared afterwards.
+    come back. Input tensors are copied; the caller's never collect gradients.
     """
-    leaves = [t.detach().clone().requires_grad_(True) for t in inputs]
-    params = dict(fn.named_parameters()) if isinstance(fn, torch.nn.Module) else {}
-    params = {name: p for name, p in params.items() if p.requires_grad}
-    out = fn(*leaves, **(kwargs or {}))
-    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+    leaves, spec = tree_flatten(list(inputs))
+    leaves = [t.detach().clone().requires_grad_(True) if _differentiable(t) else t for t in leaves]
+    module = params_of if params_of is not None else (fn if isinstance(fn, torch.nn.Module) else None)
+    params = {n: p for n, p in module.named_parameters() if p.requires_grad} if module is not None else {}
+    out = fn(*tree_unflatten(leaves, spec), **(kwargs or {}))
+    outs, weight_list = tree_flatten(out)[0], tree_flatten(weights)[0]
+    if len(outs) != len(weight_list) or not all(isinstance(o, torch.Tensor) for o in outs):
+        raise CheckFailure(
+            f"expected an output shaped like {tree_flatten(weights)[1]}, got {type(out).__name__}",
+            hint=hint or "check the docstring for what the function returns",
+        )
+    if not any(o.requires_grad for o in outs):
         raise CheckFailure(
             "the output does not require grad, so no gradient flows back to the inputs",
             hint=hint or "avoid .detach(), .item(), .numpy() or torch.no_grad() inside the function",
         )
-    wrt = leaves + list(params.values())
-    grads = torch.autograd.grad((out * weights.to(out.dtype)).sum(), wrt, allow_unused=True)
-    grads = [as_plain_tensor(torch.zeros_like(t) if g is None else g, "gradient") for t, g in zip(wrt, grads)]
+    loss = sum((o * w.to(o.dtype)).sum() for o, w in zip(outs, weight_list) if o.requires_grad)
+    wrt = [t for t in leaves if _differentiable(t)] + list(params.values())
+    grads = iter(torch.autograd.grad(loss, wrt, allow_unused=True))
+
+    def plain_grad(t):
+        g = next(grads)
+        return as_plain_tensor(torch.zeros_like(t) if g is None else g, "gradient")
+
+    input_grads = [plain_grad(t) if _differentiable(t) else None for t in leaves]
     return Gradients(
-        output=as_plain_tensor(out),
-        inputs=grads[: len(leaves)],
-        params=dict(zip(params, grads[len(leaves) :])),
+        output=tree_map(lambda x: as_plain_tensor(x) if isinstance(x, torch.Tensor) else x, out),
+        inputs=tree_unflatten(input_grads, spec),
+        params={name: plain_grad(p) for name, p in params.items()},
     )
 
 

@@ -31,39 +31,6 @@ def torch_lstm(cell: nn.LSTMCell) -> nn.LSTM:
     return layer
 
 
-class CellOutputs(nn.Module):
-    """A cell (the learner's or ``nn.LSTMCell``) as one tensor-valued function of
-    (x, h0, c0): ``cat([h, c], dim=-1)``, so value_and_grad can take gradients with
-    respect to x, the state and, by name (``cell.weight_ih`` ...), every parameter."""
-
-    def __init__(self, cell: nn.Module):
-        super().__init__()
-        self.cell = cell
-
-    def forward(self, x, h0, c0):
-        h, c = self.cell(x, (h0, c0))
-        return torch.cat([h, c], dim=-1)
-
-
-class SequenceOutputs(nn.Module):
-    """``lstm(x, cell, (h0, c0))`` as one tensor: ``cat([outputs.flatten(), h_n.flatten(),
-    c_n.flatten()])``. ``run`` is the learner's ``lstm`` function, or None for ``nn.LSTM``
-    (``cell`` is then an ``nn.LSTM``)."""
-
-    def __init__(self, cell: nn.Module, run=None):
-        super().__init__()
-        self.cell = cell
-        self.run = run
-
-    def forward(self, x, h0, c0):
-        if self.run is None:
-            out, (h_n, c_n) = self.cell(x, (h0.unsqueeze(0), c0.unsqueeze(0)))
-            h_n, c_n = h_n[0], c_n[0]
-        else:
-            out, (h_n, c_n) = self.run(x, self.cell, (h0, c0))
-        return torch.cat([out.flatten(), h_n.flatten(), c_n.flatten()])
-
-
 def lstm_param_name(name: str) -> str:
-    """``cell.weight_ih_l0`` (an nn.LSTM inside SequenceOutputs) -> ``cell.weight_ih``."""
+    """``weight_ih_l0`` (an ``nn.LSTM`` parameter) -> ``weight_ih`` (the cell's name)."""
     return name.removesuffix("_l0")
