@@ -9,13 +9,10 @@ ratio = implementation time / torch time (lower is better, 1.0 = as fast).
 
 from __future__ import annotations
 
-import argparse
-import platform
-
 import torch
 import torch.nn.functional as F
 
-from llmkit.catalog import load_catalog
+from llmkit.bench import benchmark_parser, header, load_benchmarked
 from llmkit.oracles import attention as oracle
 from llmkit.timing import compare_speed
 
@@ -29,21 +26,9 @@ MHA_SHAPES = [(8, 128, 256, 8), (4, 512, 512, 8)]  # (B, L, d_model, heads)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", default="solutions")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    from llmkit.impl import resolve_root
-
-    catalog = load_catalog()
-    impl = resolve_root(args.impl, catalog.root).load(catalog.get("2.3"))
-    print(
-        f"# attention benchmark: impl={args.impl}, torch {torch.__version__}, "
-        f"{args.threads} threads, {platform.machine()}, float32, repeats={args.repeats}"
-    )
+    args = benchmark_parser(__doc__, repeats=7).parse_args()
+    impl = load_benchmarked(args, "2.3")
+    print(header("attention", args, dtype="float32"))
     print(f"{'case':<42} {'impl ms':>9} {'torch ms':>9} {'ratio':>6}")
     gen = torch.Generator().manual_seed(0)
     for b, h, length, d in SDPA_SHAPES:

@@ -19,14 +19,12 @@ seeded English-like text (llmkit.oracles.bpe.synthetic_corpus, 1.1 MB).
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import time
 from pathlib import Path
 
-from llmkit.catalog import load_catalog
-from llmkit.impl import resolve_root
+from llmkit.bench import benchmark_parser, load_benchmarked
 from llmkit.oracles import bpe as oracle
 from llmkit.timing import compare_speed
 
@@ -56,14 +54,10 @@ def timed(fn):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", default="solutions")
+    parser = benchmark_parser(__doc__, repeats=3, threads=0)
     parser.add_argument("--vocab-size", type=int, default=5000)
-    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-
-    catalog = load_catalog()
-    impl = resolve_root(args.impl, catalog.root).load(catalog.get("2.1"))
+    impl = load_benchmarked(args, "2.1")
     try:
         import tokenizers
 

@@ -13,13 +13,10 @@ kernel shows only its outputs, so its figure is a lower bound.
 
 from __future__ import annotations
 
-import argparse
-import platform
-
 import torch
 import torch.nn.functional as F
 
-from llmkit.catalog import load_catalog
+from llmkit.bench import benchmark_parser, header, load_benchmarked
 from llmkit.memory import format_bytes, measure_memory
 from llmkit.oracles.flash_attention import naive_attention
 from llmkit.timing import compare_speed
@@ -33,25 +30,14 @@ SHAPES = [  # (B, H, N, D)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", default="solutions")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--block", type=int, default=64, help="block_q = block_k")
     # One thread by default: on a shared 2-core machine, idle OpenMP workers made the many
     # tile-sized ops of the Python loop 10-500x slower from one repeat to the next.
-    parser.add_argument("--threads", type=int, default=1)
+    parser = benchmark_parser(__doc__, repeats=5, threads=1)
+    parser.add_argument("--block", type=int, default=64, help="block_q = block_k")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    from llmkit.impl import resolve_root
-
-    catalog = load_catalog()
-    impl = resolve_root(args.impl, catalog.root).load(catalog.get("7.1"))
+    impl = load_benchmarked(args, "7.1")
     flash = impl.flash_attention_torch
-    print(
-        f"# flash attention benchmark: impl={args.impl}, torch {torch.__version__}, {args.threads} threads, "
-        f"{platform.machine()}, float32, block={args.block}, repeats={args.repeats}"
-    )
+    print(header("flash attention", args, dtype="float32", block=args.block))
     print(
         f"{'case':<30} {'tiled ms':>9} {'naive ms':>9} {'sdpa ms':>9} {'tiled/sdpa':>10} {'naive/sdpa':>10}"
         f" {'tiled peak':>11} {'naive peak':>11} {'sdpa peak':>10} {'naive/tiled mem':>15}"

@@ -21,14 +21,12 @@ On a shared, loaded machine, --threads 1 gives steadier ratios.
 
 from __future__ import annotations
 
-import argparse
 import copy
-import platform
 
 import torch
 from torch import nn
 
-from llmkit.catalog import load_catalog
+from llmkit.bench import benchmark_parser, header, load_benchmarked
 from llmkit.oracles.lora import TinyTransformer
 from llmkit.timing import compare_speed
 
@@ -96,21 +94,9 @@ def parameter_fractions(impl) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", default="solutions")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    from llmkit.impl import resolve_root
-
-    catalog = load_catalog()
-    impl = resolve_root(args.impl, catalog.root).load(catalog.get("5.1"))
-    print(
-        f"# LoRA benchmark: impl={args.impl}, torch {torch.__version__}, {args.threads} threads, "
-        f"{platform.machine()}, float32, repeats={args.repeats}"
-    )
+    args = benchmark_parser(__doc__, repeats=7).parse_args()
+    impl = load_benchmarked(args, "5.1")
+    print(header("LoRA", args, dtype="float32"))
     print("# ratio = LoRALinear time / nn.Linear time (lower is better); merged ratio: merged LoRALinear")
     time_layers(impl, args.repeats)
     parameter_fractions(impl)

@@ -11,12 +11,9 @@ of nn.LSTMCell at B=64, H=256.
 
 from __future__ import annotations
 
-import argparse
-import platform
-
 import torch
 
-from llmkit.catalog import load_catalog
+from llmkit.bench import benchmark_parser, header, load_benchmarked
 from llmkit.oracles import lstm as oracle
 from llmkit.timing import compare_speed
 
@@ -34,21 +31,9 @@ def fwd_bwd(module, *args):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", default="solutions")
-    parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    from llmkit.impl import resolve_root
-
-    catalog = load_catalog()
-    impl = resolve_root(args.impl, catalog.root).load(catalog.get("1.3"))
-    print(
-        f"# lstm benchmark: impl={args.impl}, torch {torch.__version__}, "
-        f"{args.threads} threads, {platform.machine()}, float32, repeats={args.repeats}"
-    )
+    args = benchmark_parser(__doc__, repeats=9).parse_args()
+    impl = load_benchmarked(args, "1.3")
+    print(header("lstm", args, dtype="float32"))
     print(f"{'case':<44} {'impl ms':>9} {'torch ms':>9} {'ratio':>6}")
 
     def report(case, r):

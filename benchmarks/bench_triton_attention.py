@@ -17,7 +17,6 @@ interpreter (TRITON_INTERPRET=1) is far too slow for these sizes; use the tests.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
@@ -38,8 +37,7 @@ import triton  # noqa: E402
 import triton.testing  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
-from llmkit.catalog import load_catalog  # noqa: E402
-from llmkit.impl import resolve_root  # noqa: E402
+from llmkit.bench import benchmark_parser, load_benchmarked
 from llmkit.oracles.flash_attention import naive_attention  # noqa: E402
 from llmkit.oracles.triton_attention import attention_flops  # noqa: E402
 
@@ -108,16 +106,14 @@ def geomean(values) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", default="solutions")
+    parser = benchmark_parser(__doc__, repeats=1, threads=0)  # do_bench takes its own medians
     parser.add_argument("--quick", action="store_true", help="N in {1024, 4096} only")
     parser.add_argument(
         "--no-naive", action="store_true", help="skip the naive attention (tens of GB at N=16384)"
     )
     args = parser.parse_args()
 
-    catalog = load_catalog()
-    kernel = resolve_root(args.impl, catalog.root).load(catalog.get("7.2")).triton_attention
+    kernel = load_benchmarked(args, "7.2").triton_attention
     print(
         f"# triton attention benchmark, {date.today()}: impl={args.impl}, {torch.cuda.get_device_name()}, "
         f"torch {torch.__version__}, triton {triton.__version__}, {platform.machine()}, float16, "

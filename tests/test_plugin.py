@@ -25,6 +25,14 @@ def test_needs_gpu(impl):
 """
 
 
+def write_submission(tmp_path, attention_source: str) -> str:
+    """A submission directory holding only section2/attention.py; returns its path."""
+    module = tmp_path / "submission" / "section2" / "attention.py"
+    module.parent.mkdir(parents=True)
+    module.write_text(attention_source)
+    return str(module.parent.parent)
+
+
 def run(kit: pytest.Pytester, *args: str) -> pytest.RunResult:
     return kit.runpytest_inprocess("--import-mode=importlib", "-p", "no:cacheprovider", *args)
 
@@ -128,10 +136,8 @@ def test_unknown_impl_is_a_clear_error(kit):
 
 
 def test_submission_with_syntax_error_is_named(kit, tmp_path):
-    submission = tmp_path / "submission" / "section2"
-    submission.mkdir(parents=True)
-    (submission / "attention.py").write_text("def softmax(x, dim=-1):\n    return x +\n")
-    result = run(kit, "exercises/section2", "--impl", str(submission.parent))
+    submission = write_submission(tmp_path, "def softmax(x, dim=-1):\n    return x +\n")
+    result = run(kit, "exercises/section2", "--impl", submission)
     out = result.stdout.str()
     assert "exercise 2.3: attention.py line 2: SyntaxError" in out
     assert "Traceback" not in out
@@ -159,14 +165,12 @@ class MultiHeadAttention(nn.Module):
 
 
 def test_banned_call_is_trapped_even_when_swallowed(kit, tmp_path):
-    submission = tmp_path / "sub" / "section2"
-    submission.mkdir(parents=True)
-    (submission / "attention.py").write_text(BANNED_SUBMISSION)
+    submission = write_submission(tmp_path, BANNED_SUBMISSION)
     result = run(
         kit,
         "exercises/section2/test_attention.py::test_attention_matches_torch",
         "--impl",
-        str(submission.parent),
+        submission,
     )
     assert result.ret == 1
     out = result.stdout.str()
@@ -187,14 +191,12 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False):
 
 
 def test_banned_function_grabbed_at_import_time_is_trapped(kit, tmp_path):
-    submission = tmp_path / "sub" / "section2"
-    submission.mkdir(parents=True)
-    (submission / "attention.py").write_text(IMPORT_TIME_GRAB)
+    submission = write_submission(tmp_path, IMPORT_TIME_GRAB)
     result = run(
         kit,
         "exercises/section2/test_attention.py::test_attention_matches_torch",
         "--impl",
-        str(submission.parent),
+        submission,
     )
     assert result.ret == 1
     assert "bans torch.nn.functional.scaled_dot_product_attention" in result.stdout.str()
