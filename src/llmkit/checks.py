@@ -202,6 +202,16 @@ def value_and_grad(
     whole computation can run wherever the learner's code runs; only plain tensors
     come back. Input tensors are copied; the caller's never collect gradients.
     """
+    from llmkit.sandbox import worker_of
+
+    worker = worker_of(fn)
+    if worker is not None:  # the whole computation runs where the learner's code runs
+        got = worker.request(
+            "value_and_grad", fn, list(inputs), weights, kwargs or {}, params_of, hint, doing="value_and_grad"
+        )
+        if not (isinstance(got, tuple) and len(got) == 3 and isinstance(got[2], dict)):
+            raise CheckFailure("value_and_grad: the sandboxed worker sent back something else")
+        return Gradients(*got)
     leaves, spec = tree_flatten(list(inputs))
     leaves = [t.detach().clone().requires_grad_(True) if _differentiable(t) else t for t in leaves]
     module = params_of if params_of is not None else (fn if isinstance(fn, torch.nn.Module) else None)

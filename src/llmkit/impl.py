@@ -54,6 +54,13 @@ class ImplementationRoot:
             files.append(self.mutant)
         return files
 
+    def source_files(self, exercise: Exercise) -> list[Path]:
+        """:meth:`files_for`, with a mutant's ``REFERENCE_PATCH`` applied to the reference."""
+        files = self.files_for(exercise)
+        if len(files) == 2:  # a mutant: it may patch the reference's text before it runs
+            files[0] = _patched_reference(files[0], files[1], exercise)
+        return files
+
     def loaded(self, exercise: Exercise) -> types.ModuleType | None:
         """The module if :meth:`load` already imported it, else None."""
         return self._cache.get(exercise.id)
@@ -94,41 +101,46 @@ def resolve_root(spec: str | None, project_root: Path) -> ImplementationRoot:
     )
 
 
-def _read_source(path: Path, exercise: Exercise) -> str:
+def _read_source(path: Path, exercise_id: str) -> str:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ImplementationError(
-            f"exercise {exercise.id}: {exercise.module} is missing from {path.parent.parent}"
+            f"exercise {exercise_id}: {path.parent.name}/{path.name} is missing from {path.parent.parent}"
         ) from None
     try:
         return raw.decode("utf-8-sig")  # a byte-order mark is legal UTF-8, as Python's import agrees
     except UnicodeDecodeError as exc:
         raise ImplementationError(
-            f"exercise {exercise.id}: {path.name} is not valid UTF-8 (byte {exc.start}); "
+            f"exercise {exercise_id}: {path.name} is not valid UTF-8 (byte {exc.start}); "
             "save the file as UTF-8"
         ) from None
 
 
 def _import_files(root: ImplementationRoot, exercise: Exercise) -> types.ModuleType:
-    files = list(root.files_for(exercise))
-    if len(files) == 2:  # a mutant: it may patch the reference's text before it runs
-        files[0] = _patched_reference(files[0], files[1], exercise)
+    files = root.source_files(exercise)
     name = f"llmkit_impl_{root.kind}_{abs(hash(str(files))):x}.{exercise.section_dir}.{exercise.topic}"
+    return load_module_from_files(files, exercise.id, name)
+
+
+def load_module_from_files(files: list[Path], exercise_id: str, name: str) -> types.ModuleType:
+    """Execute ``files`` in order in one new module named ``name`` (also used by the
+    sandbox worker). Any failure becomes an :class:`ImplementationError` for the learner."""
+    files = [Path(f) for f in files]
     module = types.ModuleType(name)
     module.__file__ = str(files[-1])
     module.__llmkit_files__ = tuple(str(f) for f in files)
     sys.modules[name] = module
     try:
         for path in files:
-            source = _read_source(path, exercise)
+            source = _read_source(path, exercise_id)
             try:
                 code = compile(source, str(path), "exec")
             except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes in the source
                 line = getattr(exc, "lineno", None) or "?"
                 msg = getattr(exc, "msg", None) or str(exc)
                 raise ImplementationError(
-                    f"exercise {exercise.id}: {path.name} line {line}: SyntaxError: {msg}"
+                    f"exercise {exercise_id}: {path.name} line {line}: SyntaxError: {msg}"
                 ) from None
             try:
                 exec(code, module.__dict__)
@@ -137,7 +149,7 @@ def _import_files(root: ImplementationRoot, exercise: Exercise) -> types.ModuleT
             except BaseException as exc:  # import-time crash, sys.exit, ...
                 where = _last_frame_in(exc, files)
                 raise ImplementationError(
-                    f"exercise {exercise.id}: importing {path.name} raised {type(exc).__name__}: {exc}{where}"
+                    f"exercise {exercise_id}: importing {path.name} raised {type(exc).__name__}: {exc}{where}"
                 ) from None
     except BaseException:
         sys.modules.pop(name, None)
@@ -157,14 +169,14 @@ def _patched_reference(reference: Path, mutant: Path, exercise: Exercise) -> Pat
     as a ``@triton.jit`` kernel (Triton compiles a kernel from its source file). The
     copy is a real file, so source inspection and child processes see the mutant.
     """
-    source = _read_source(mutant, exercise)
+    source = _read_source(mutant, exercise.id)
     patches = None
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [PATCH_NAME]:
             patches = ast.literal_eval(node.value)
     if not patches:
         return reference
-    text = _read_source(reference, exercise)
+    text = _read_source(reference, exercise.id)
     for old, new in patches:
         if text.count(old) != 1:
             raise ImplementationError(

@@ -144,6 +144,14 @@ def measure_memory(
     busy 2-core machine up to 50x slower.
     """
     kwargs = kwargs or {}
+    from llmkit.sandbox import worker_of
+
+    worker = worker_of(fn)
+    if worker is not None:  # measured where the learner's code runs
+        got = worker.request("measure_memory", fn, list(inputs), kwargs, trace_python, doing="measure_memory")
+        if not (isinstance(got, tuple) and len(got) == len(MemoryUse._fields)):
+            raise ValueError("measure_memory: the sandboxed worker sent back something else")
+        return MemoryUse(*got)
     tracker = _StorageTracker()
     tracker.remember_existing(tree_flatten((list(inputs), kwargs))[0])
     started_tracing = trace_python and not tracemalloc.is_tracing()

@@ -62,6 +62,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write the canonical result JSON (llmkit.result/1)",
     )
     group.addoption("--submission-id", default=None, help="submission name recorded in the report")
+    group.addoption(
+        "--sandbox",
+        action="store_true",
+        help="run the code under test in sandboxed worker processes (instructor grading): "
+        "tests get a remote handle, only plain data comes back",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -94,6 +100,32 @@ def pytest_configure(config: pytest.Config) -> None:
             # chosen before triton is imported.
             os.environ.setdefault("TRITON_INTERPRET", "1")
     config.stash[STATE] = RunState(catalog, catalog_error, root, seed)
+    if config.getoption("--sandbox") and catalog is not None:
+        _start_sandbox(catalog)
+
+
+def _start_sandbox(catalog: Catalog) -> None:
+    """Learner code runs only in sandbox workers from here on (see :mod:`llmkit.sandbox`)."""
+    import sys
+
+    import llmkit
+    from llmkit.sandbox import activate
+    from llmkit.sandbox.client import Sandbox
+
+    # The worker may read the interpreter's files and the engine, nothing else of the
+    # project (solutions, graders), nor what LLMKIT_SANDBOX_PROTECT lists (other submissions).
+    extra = [Path(p) for p in os.environ.get("LLMKIT_SANDBOX_PROTECT", "").split(os.pathsep) if p]
+    allowed = [Path(sys.prefix), Path(sys.base_prefix), Path(llmkit.__file__).parent]
+    activate(Sandbox(protected=[catalog.root, *extra], allowed=allowed))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from llmkit.sandbox import activate, active
+
+    sandbox = active()
+    if sandbox is not None:
+        sandbox.close()
+        activate(None)
 
 
 @pytest.hookimpl(trylast=True)
@@ -173,6 +205,14 @@ def exercise(request: pytest.FixtureRequest) -> Exercise:
 def impl(request: pytest.FixtureRequest, exercise: Exercise):
     """The module under test, from the implementation root chosen with --impl."""
     state = request.config.stash[STATE]
+    from llmkit.sandbox import active
+
+    sandbox = active()
+    if sandbox is not None:
+        try:
+            return sandbox.module(exercise.id, state.root.source_files(exercise), exercise.banned)
+        except (ImplementationError, CheckFailure) as exc:
+            pytest.fail(str(exc), pytrace=False)
     loaded = state.root.loaded(exercise)
     if loaded is not None:
         return loaded
@@ -246,7 +286,18 @@ def pytest_runtest_call(item: pytest.Item):
     return result
 
 
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    from llmkit.sandbox import active
+
+    sandbox = active()
+    if sandbox is not None:
+        sandbox.end_test()  # the worker forgets this test's inputs
+
+
 def _raised_in_learner_code(excinfo: pytest.ExceptionInfo, files: tuple[str, ...]) -> bool:
+    remote = getattr(excinfo.value, "llmkit_remote", None)
+    if remote is not None:  # raised in a sandbox worker
+        return bool(remote.get("in_learner_code"))
     return bool(excinfo.traceback) and str(excinfo.traceback[-1].path) in files
 
 
@@ -258,6 +309,10 @@ def _falsifying_example(exc: BaseException) -> str:
 
 
 def _not_started_message(excinfo: pytest.ExceptionInfo) -> str:
+    remote = getattr(excinfo.value, "llmkit_remote", None)
+    where = remote.get("where") if remote else None
+    if isinstance(where, list) and len(where) == 3:
+        return f"not started: {where[1]}() still raises NotImplementedError ({where[0]})"
     entry = excinfo.traceback[-1]
     name = getattr(entry.frame.code.raw, "co_qualname", entry.name)
     return f"not started: {name}() still raises NotImplementedError ({Path(str(entry.path)).name})"

@@ -6,6 +6,8 @@ imports, so roots and mutants never leak into one another.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ class PytestRun:
     returncode: int
     result: SubmissionResult | None
     output: str
+    timed_out: bool = False
 
     @property
     def results(self) -> list[TestResult]:
@@ -39,6 +42,7 @@ def run_pytest(
     seed: int | None = None,
     extra_args: list[str] | tuple[str, ...] = (),
     capture: bool = True,
+    timeout_s: float | None = None,
 ) -> PytestRun:
     with tempfile.TemporaryDirectory(prefix="llmkit-run-") as tmp:
         report = Path(tmp) / "report.json"
@@ -60,12 +64,20 @@ def run_pytest(
         if seed is not None:
             cmd += ["--seed", str(seed)]
         cmd += list(extra_args)
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             cmd,
             cwd=project_root,
             text=True,
+            errors="replace",
             stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.STDOUT if capture else None,
+            start_new_session=True,  # so a timeout can stop everything it started
         )
+        try:
+            output, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+            return PytestRun(proc.returncode, None, output or "", timed_out=True)
         result = SubmissionResult.read(report) if report.exists() else None
-        return PytestRun(proc.returncode, result, proc.stdout or "")
+        return PytestRun(proc.returncode, result, output or "")

@@ -45,23 +45,35 @@ def compare_speed(
     repeats: int = 7,
     warmup: int = 1,
     number: int | None = None,
-    clock: Callable[[], float] = time.perf_counter,
+    clock: Callable[[], float] | None = None,
 ) -> SpeedComparison:
     """Time ``candidate`` and ``baseline`` alternately; return the medians.
 
     ``number`` calls make one timing; by default it is chosen so a timing of
     the slower side lasts about 20 ms. The order alternates each repeat so
     neither side always runs on a warmer cache.
+
+    In-process both sides use ``clock`` (default: wall time). Under ``--sandbox``
+    the candidate's time is the CPU time the OS counted for the worker running
+    the learner's code, and the baseline's is this process's CPU time: nothing
+    the learner's process reports about itself is used.
     """
+    from llmkit.sandbox import active
+
+    candidate_clock = baseline_clock = clock or time.perf_counter
+    sandbox = active()
+    learner_clock = sandbox.learner_cpu_clock() if sandbox is not None and clock is None else None
+    if learner_clock is not None:
+        candidate_clock, baseline_clock = learner_clock, time.process_time
     for _ in range(warmup):
         candidate()
         baseline()
     if number is None:
-        once = max(_time_once(candidate, 1, clock), _time_once(baseline, 1, clock), 1e-7)
+        once = max(_time_once(candidate, 1, candidate_clock), _time_once(baseline, 1, baseline_clock), 1e-7)
         number = max(1, min(1000, int(0.02 / once)))
     cand, base = [], []
     for i in range(repeats):
-        pair = [(candidate, cand), (baseline, base)]
-        for fn, sink in pair if i % 2 == 0 else reversed(pair):
-            sink.append(_time_once(fn, number, clock))
+        pair = [(candidate, cand, candidate_clock), (baseline, base, baseline_clock)]
+        for fn, sink, side_clock in pair if i % 2 == 0 else reversed(pair):
+            sink.append(_time_once(fn, number, side_clock))
     return SpeedComparison(statistics.median(cand), statistics.median(base), repeats)
