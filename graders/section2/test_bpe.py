@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from functools import lru_cache
 
 import pytest
@@ -21,6 +19,7 @@ from hypothesis import strategies as st
 
 from llmkit.checks import CheckFailure
 from llmkit.oracles import bpe as oracle
+from llmkit.sandbox.client import run_learner_script
 from llmkit.timing import compare_speed
 
 pytestmark = pytest.mark.exercise("2.1")
@@ -459,60 +458,38 @@ def digest_of(ids):
     return len(ids), d
 
 
-# Linux gives an exec'd child the peak RSS of the process it was forked from, so a
-# child of this (large) pytest process would report at least pytest's size. A small
-# launcher process starts the learner's process and reports its peak from os.wait4.
-LAUNCHER = r"""
-import os, signal, subprocess, sys
-proc = subprocess.Popen([sys.executable, *sys.argv[1:]])
-signal.signal(signal.SIGALRM, lambda *_: proc.kill())
-signal.alarm(60)
-_, status, usage = os.wait4(proc.pid, 0)
-proc.returncode = os.waitstatus_to_exitcode(status)
-sys.stdout.flush()
-print(proc.returncode, usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024), flush=True)
-"""
-
-
-def peak_rss_of_child(args):
-    """Run MEMORY_CHILD in a fresh process; return (its stdout lines, its peak RSS in bytes)."""
-    run = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, "-c", MEMORY_CHILD, *args], capture_output=True, timeout=90
-    )
-    lines = run.stdout.decode(errors="replace").split("\n")
-    lines = [line for line in lines if line.strip()]
-    returncode, rss = (int(x) for x in lines[-1].split()) if run.returncode == 0 else (run.returncode, 0)
-    if returncode != 0:
-        tail = run.stderr.decode(errors="replace")[-1500:]
-        raise CheckFailure(f"encode_iterable in a separate process failed (exit {returncode}):\n{tail}")
-    return lines[-2].split() if len(lines) > 1 else [], rss
-
-
 SMALL, LARGE = 60_000, 600_000  # bytes of streamed text
 MEMORY_LIMIT = 4 * 2**20  # peak RSS(LARGE) - peak RSS(SMALL)
 
 
 @pytest.mark.points(2)
 @pytest.mark.skipif(not hasattr(os, "wait4"), reason="not graded: needs os.wait4 (Linux or macOS)")
-def test_encode_iterable_memory_is_bounded(impl, impl_files, draw, tmp_path):
+def test_encode_iterable_memory_is_bounded(impl, impl_files, draw):
     """Streams 60 kB and 600 kB of text through encode_iterable in fresh processes and
     compares their peak resident memory, as the OS measured it."""
     vocab, merges = oracle.train_bpe(oracle.synthetic_corpus(4000, seed=draw.seed), 300)
-    vocab_file = tmp_path / "vocab.json"
     payload = {
         "vocab": {i: b.hex() for i, b in vocab.items()},
         "merges": [(a.hex(), b.hex()) for a, b in merges],
         "specials": [ENDOFTEXT],
     }
-    vocab_file.write_text(json.dumps(payload))
+    inputs = {"vocab.json": json.dumps(payload).encode()}
     probe = impl.Tokenizer(dict(vocab), list(merges), [ENDOFTEXT])  # a stub stops here, "not started"
     list(probe.encode_iterable(iter(["a warm-up line\n"])))
-    files = json.dumps(list(impl_files))  # execution order: reference, then a mutant's overrides
     enc = oracle.tiktoken_encoding(vocab)
     peaks = {}
     for n in (SMALL, LARGE):
         seed = draw.seed + n
-        out, peaks[n] = peak_rss_of_child([files, str(vocab_file), str(n), str(seed)])
+        # A process of its own, measured by the OS (under --sandbox, a sandboxed one).
+        run = run_learner_script(
+            MEMORY_CHILD, ["vocab.json", str(n), str(seed)], module_files=impl_files, inputs=inputs
+        )
+        if run.returncode != 0:
+            raise CheckFailure(
+                f"encode_iterable in a separate process failed (exit {run.returncode}"
+                f"{', timed out' if run.timed_out else ''}):\n{run.stderr[-1500:]}"
+            )
+        out, peaks[n] = run.stdout.split()[-2:], run.peak_rss_bytes
         text = "".join(oracle.synthetic_lines(n, seed, lexicon_size=2000))
         want = digest_of(enc.encode_ordinary(text))
         if [int(x) for x in out] != list(want):

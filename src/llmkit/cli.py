@@ -160,6 +160,55 @@ def cmd_report(args) -> int:
     return 1 if unreadable else 0
 
 
+def _exercise_selection(catalog, only: list[str] | None):
+    if not only:
+        return list(catalog.exercises)
+    ids = [i.strip() for spec in only for i in spec.split(",") if i.strip()]
+    return [catalog.get(i) for i in ids]  # an unknown id raises CatalogError with the known ones
+
+
+def cmd_grade(args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from llmkit.grading import grade_batch
+    from llmkit.reports import write_reports
+
+    catalog = load_catalog()
+    exercises = _exercise_selection(catalog, args.only)
+    outdir = Path(args.output)
+    progress = Progress(
+        TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), console=console,
+    )  # fmt: skip
+    with progress:
+        task = progress.add_task("", total=len(args.submissions))
+
+        def done(source: Path, result) -> None:
+            note = "already graded" if result is None else f"{result.points:g}/{result.max_points:g}"
+            progress.update(task, advance=1, description=f"{Path(source).name}: {note}")
+
+        results = grade_batch(
+            [Path(s) for s in args.submissions], catalog, outdir, exercises=exercises, seed=args.seed,
+            jobs=args.jobs, force=args.force, sandbox=not args.no_sandbox, on_done=done,
+        )  # fmt: skip
+    write_reports(results, catalog, outdir)
+    where = "in-process" if args.no_sandbox else "sandboxed"
+    table = Table(title=f"llmkit grades ({len(results)} submissions, {where})")
+    table.add_column("submission", no_wrap=True)
+    for ex in exercises:
+        table.add_column(ex.id, justify="right")
+    table.add_column("total", justify="right")
+    table.add_column("problem")
+    for result in sorted(results, key=lambda r: r.submission):
+        by_id = {e.id: e for e in result.exercises}
+        cells = [f"{by_id[ex.id].points:g}" if ex.id in by_id else "-" for ex in exercises]
+        problem = (result.error or "").splitlines()[0][:60] if result.error else ""
+        table.add_row(result.submission, *cells, f"{result.points:g}/{result.max_points:g}", problem)
+    console.print(table)
+    console.print(f"results, gradebook.csv, report.html and per-learner feedback in {outdir}/")
+    return 0
+
+
 def cmd_fetch_assets(args) -> int:
     from llmkit.oracles.bpe import fetch_gpt2, gpt2_path
 
@@ -202,6 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("grade", help="grade submissions with the hidden graders, sandboxed (instructors)")
+    p.add_argument("submissions", nargs="+", help="submission directories laid out like exercises/, or zips")
+    p.add_argument("-o", "--output", required=True, help="output directory (results, gradebook, reports)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    p.add_argument("--seed", type=int, default=None, help="seed for every submission (default: fresh each)")
+    p.add_argument("--only", action="append", metavar="IDS", help="exercise ids, e.g. --only 2.1,2.3")
+    p.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run learner code in the grading process (trusted code only)",
+    )
+    p.set_defaults(func=cmd_grade)
+
     p = sub.add_parser(
         "fetch-assets",
         help="cache GPT-2's BPE ranks (from the openai-whisper sdist on PyPI) for the tokenizer graders",
@@ -214,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--check", action="store_true", help="fail if stale (default)")
     group.add_argument("--write", action="store_true")
     p.set_defaults(func=cmd_docs)
+
+    from llmkit.nbgrader import register as register_nbgrader
+
+    register_nbgrader(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import ctypes
+import json
 import os
 import pwd
 import resource
@@ -50,14 +51,14 @@ class SandboxFailure(CheckFailure):
 
 @dataclass(frozen=True)
 class Limits:
-    call_timeout_s: float = 120.0  # wall clock, per request
+    call_timeout_s: float = 60.0  # wall clock, per request (the references need a few seconds at most)
     start_timeout_s: float = 120.0  # interpreter start and module import
     memory_bytes: int = 4 * 2**30  # address space
     cpu_seconds: int = 1800  # CPU time over the worker's life
     file_bytes: int = 64 * 2**20  # largest file the worker may write
     open_files: int = 256
     processes: int = 512  # per user; applies when the worker runs as an unprivileged user
-    timeouts_per_exercise: int = 2  # after this many, the exercise's remaining tests fail at once
+    timeouts_per_exercise: int = 1  # after this many, the exercise's remaining tests fail at once
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -699,6 +700,90 @@ def worker_of(value) -> Worker | None:
     return object.__getattribute__(value, "_llmkit_worker") if isinstance(value, RemoteObject) else None
 
 
+# --- learner code in a fresh process ------------------------------------------------------
+
+# Linux carries a process's peak RSS across exec, so a child forked from the (large)
+# grader would report at least the grader's size: a small launcher starts the learner's
+# process and reports that process's own peak, from os.wait4.
+_LAUNCHER = r"""
+import os, subprocess, sys
+proc = subprocess.Popen([sys.executable, *sys.argv[1:]])
+_, status, usage = os.wait4(proc.pid, 0)
+scale = 1 if sys.platform == "darwin" else 1024
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss * scale, flush=True)
+"""
+_CHILD_PRELUDE = """
+from llmkit.sandbox.worker import install_audit_hook as _install
+_install({home!r}, {protected!r}, {allowed!r})
+del _install
+"""
+
+
+@dataclass
+class ScriptRun:
+    returncode: int  # the learner's process's exit code (negative: killed by that signal)
+    stdout: str  # what the learner's process printed
+    stderr: str
+    peak_rss_bytes: int  # its peak resident memory, from the OS
+    timed_out: bool = False
+
+
+def run_learner_script(
+    script: str,
+    args: list[str],
+    *,
+    module_files: list[str],
+    inputs: dict[str, bytes] | None = None,
+    timeout_s: float = 90.0,
+) -> ScriptRun:
+    """Run ``script`` in a fresh Python process and measure it, for checks that need a
+    process of its own (peak memory). The script gets the module's files (copies, in
+    execution order) as a JSON list in ``sys.argv[1]``, then ``args``; it runs in a
+    fresh directory holding ``inputs`` (name -> bytes). Under ``--sandbox`` the process
+    obeys the sandbox's rules (limits, user, environment, audit hook)."""
+    from llmkit.sandbox import active
+
+    sandbox = active()
+    user = sandbox.user if sandbox else None
+    home = make_home(user)
+    try:
+        copies = []
+        for i, path in enumerate(module_files):
+            target = home / f"{i}_{Path(path).name}"
+            shutil.copyfile(path, target)
+            copies.append(str(target))
+        for name, data in (inputs or {}).items():
+            (home / Path(name).name).write_bytes(data)
+        if user is not None:
+            for path in home.iterdir():
+                os.chown(path, user.pw_uid, user.pw_gid)
+        child = script
+        if sandbox is not None:
+            protected = [str(p) for p in sandbox.protected]
+            allowed = [str(p) for p in sandbox.allowed]
+            child = _CHILD_PRELUDE.format(home=str(home), protected=protected, allowed=allowed) + script
+        argv = ["-c", _LAUNCHER, "-I", "-c", child, json.dumps(copies), *args]
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        if sandbox is not None:
+            proc = sandboxed_popen(argv, home, sandbox.limits, user, **pipes)
+        else:
+            proc = subprocess.Popen([sys.executable, *argv], cwd=home, start_new_session=True, **pipes)
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            return ScriptRun(-signal.SIGKILL, "", err.decode(errors="replace")[-2000:], 0, timed_out=True)
+        lines = out.decode(errors="replace").rstrip("\n").split("\n")
+        try:
+            code, rss = (int(x) for x in lines[-1].split())
+        except ValueError:
+            code, rss = (proc.returncode or 1), 0
+        return ScriptRun(code, "\n".join(lines[:-1]), err.decode(errors="replace")[-2000:], rss)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 # --- the session's sandbox ---------------------------------------------------------------
 
 
@@ -722,8 +807,8 @@ class Sandbox:
         worker = self.workers.get(exercise_id)
         if self.timeouts.get(exercise_id, 0) >= self.limits.timeouts_per_exercise:
             raise SandboxFailure(
-                f"not run: your code for exercise {exercise_id} already timed out "
-                f"{self.timeouts[exercise_id]} times in this grading run"
+                f"not run: your code for exercise {exercise_id} already ran past the time limit "
+                "earlier in this grading run"
             )
         if worker is not None and worker.alive and worker.module is not None:
             self.current = worker
