@@ -390,9 +390,10 @@ def build_course(
 ) -> Course:
     """Write (or rewrite) the course's config and the chosen exercises' notebooks."""
     try:
+        import matplotlib  # noqa: F401  (the figures)
         import nbformat
-    except ImportError:
-        raise BuildError("nbgrader is not installed: pip install -e '.[instructor]'") from None
+    except ImportError as exc:
+        raise BuildError(f"{exc.name} is not installed: pip install -e '.[instructor]'") from None
     course_dir = Path(course_dir).resolve()
     check_course_dir(course_dir)
     exercises = select_exercises(catalog, sections, exercise_ids)

@@ -286,7 +286,11 @@ def grade(exercise_id: str, points: float, tests: list[str] | None = None, exclu
         earned = sum(t.points for t in selected)
         possible = sum(t.max_points for t in selected)
         if result.error:
-            print(f"Note: {result.error}")
+            note = result.error.strip().splitlines()
+            print(
+                "Note: "
+                + "\n      ".join(note[:MESSAGE_LINES] + (["..."] if len(note) > MESSAGE_LINES else []))
+            )
         mode = "sandboxed" if SANDBOX else "in-process"
         print(f"Hidden graders: {earned:g}/{points:g} points (seed {result.seed}, {mode})")
         skipped = [t for t in selected if t.status == "skipped"]
