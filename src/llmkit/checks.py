@@ -331,6 +331,15 @@ def poison(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def is_poisoned(tensor: torch.Tensor) -> bool:
+    """Whether every element still holds the poison value (an untouched output buffer)."""
+    value = _poison_value(tensor.dtype)
+    if value is None or tensor.numel() == 0:
+        return False
+    t = tensor.detach()
+    return bool(torch.isnan(t).all()) if value is POISON else bool((t == value).all())
+
+
 def assert_all_written(out: torch.Tensor, *, name: str = "output") -> None:
     """Every element of a poisoned output buffer was overwritten."""
     t = as_plain_tensor(out, name)

@@ -308,6 +308,21 @@ def _falsifying_example(exc: BaseException) -> str:
     return "\n".join(line for line in lines if not line.strip().startswith("impl=<module"))
 
 
+def _hidden_failure_message(excinfo: pytest.ExceptionInfo, files: tuple[str, ...]) -> str:
+    exc = excinfo.value
+    lines = [f"{type(exc).__name__}: {exc}".rstrip()]
+    learner = [e for e in excinfo.traceback if str(e.path) in files]
+    if learner:  # in-process: the learner's frames, innermost last
+        lines.append("in your code:")
+        lines += [
+            f"  {Path(str(e.path)).name} line {e.lineno + 1}: {e.statement}".rstrip() for e in learner[-4:]
+        ]
+    notes = [n for n in getattr(exc, "__notes__", []) if n.startswith("in your code")]
+    lines += notes  # sandboxed: the worker's traceback of the learner's code
+    example = _falsifying_example(exc)
+    return "\n".join([*lines, example] if example else lines)[-4000:]
+
+
 def _not_started_message(excinfo: pytest.ExceptionInfo) -> str:
     remote = getattr(excinfo.value, "llmkit_remote", None)
     where = remote.get("where") if remote else None
@@ -332,6 +347,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         elif call.excinfo.errisinstance(CheckFailure):
             exc = call.excinfo.value
             status, message = "failed", f"{exc}\n{_falsifying_example(exc)}".rstrip()
+        elif (
+            _is_grader(item, state)
+            and call.when == "call"
+            and not call.excinfo.errisinstance((pytest.fail.Exception, pytest.skip.Exception))
+        ):
+            # A hidden grader's source never reaches the learner: the error and where it
+            # arose in the learner's code, nothing of the test's lines.
+            status, message = "failed", _hidden_failure_message(call.excinfo, files)
         else:
             # Hide engine frames; keep the test's and the learner's.
             call.excinfo.traceback = call.excinfo.traceback.filter(

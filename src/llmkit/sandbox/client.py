@@ -249,6 +249,7 @@ class Worker:
         self.limits = sandbox.limits
         self.home = make_home(sandbox.user)
         self.alive = False
+        self.fatal: SandboxFailure | None = None
         self.pending_release: list[int] = []
         self.held: dict[int, tuple[torch.Tensor, int, int | None]] = {}  # id -> (tensor, version, hold id)
         self.next_hold = -1
@@ -324,12 +325,20 @@ class Worker:
         self.kill()
         shutil.rmtree(self.home, ignore_errors=True)
 
+    def _fatal(self, message: str, hint: str | None = None) -> SandboxFailure:
+        """Stop the worker; the failure is kept, and every later call on this worker
+        raises it again (so hypothesis, replaying an example, sees the same failure)."""
+        self.kill()
+        if self.fatal is None:
+            self.fatal = SandboxFailure(message, hint=hint)
+        return self.fatal
+
     def _died(self, doing: str) -> SandboxFailure:
         self.kill()
         how = _describe_exit(self.proc.returncode, self.limits)
         tail = self.stderr_tail()
         output = f"; its last output:\n{tail}" if tail else ""
-        return SandboxFailure(f"the process running your code {how} while {doing}{output}")
+        return self._fatal(f"the process running your code {how} while {doing}{output}")
 
     def _read_reply(self, timeout_s: float, doing: str):
         deadline = time.monotonic() + timeout_s
@@ -343,26 +352,25 @@ class Worker:
         try:
             doc, buffers = wire.read_message(self.response_fd, reader)
         except TimeoutError:
-            self.kill()
             self.sandbox.timeouts[self.exercise_id] = self.sandbox.timeouts.get(self.exercise_id, 0) + 1
-            raise SandboxFailure(
-                f"your code ran for more than {timeout_s:g} s (wall clock) while {doing}; it was stopped",
-                hint="look for an infinite loop, or a much slower algorithm than the one asked for",
-            ) from None
+            _fail(
+                self._fatal(
+                    f"your code ran for more than {timeout_s:g} s (wall clock) while {doing}; it was stopped",
+                    hint="look for an infinite loop, or a much slower algorithm than the one asked for",
+                )
+            )
         except (EOFError, OSError):
-            raise self._died(doing) from None
+            _fail(self._died(doing))
         except wire.WireError as exc:
-            raise self._garbage(doing, exc) from None
+            _fail(self._garbage(doing, exc))
         if type(doc) is not dict:
-            raise self._garbage(doing, wire.WireError("not a message"))
+            _fail(self._garbage(doing, wire.WireError("not a message")))
         return doc, buffers
 
     def request(self, op: str, *args, doing: str | None = None, timeout_s: float | None = None):
         doing = doing or op
         if not self.alive:
-            raise SandboxFailure(
-                f"the process running your code had already stopped (earlier in this test) before {doing}"
-            )
+            _fail(self.fatal or SandboxFailure(f"the process running your code had stopped before {doing}"))
         holds: list[tuple[int, torch.Tensor]] = []
         encoder = wire.Encoder(_grader_ref, allow_pickle=True, cached=lambda t: self._hold_id(t, holds))
         doc = {"op": op, "args": encoder.encode(tuple(args))}
@@ -375,13 +383,13 @@ class Worker:
         try:
             wire.write_message(self.request_fd, doc, encoder.buffers)
         except OSError:
-            raise self._died(doing) from None
+            _fail(self._died(doing))
         reply, buffers = self._read_reply(timeout_s or self.limits.call_timeout_s, doing)
         if "error" in reply:
             try:
                 exc = _learner_exception(reply["error"], self.original_files)
             except (wire.WireError, TypeError, ValueError, AttributeError) as bad:
-                raise self._garbage(doing, bad) from None
+                _fail(self._garbage(doing, bad))
             raise exc
         try:
             decoder = wire.Decoder(buffers, self._proxy)
@@ -392,7 +400,7 @@ class Worker:
             if not (isinstance(calls, list) and all(isinstance(c, str) for c in calls)):
                 raise wire.WireError("bad banned_calls")
         except (wire.WireError, TypeError, ValueError, KeyError, AttributeError, IndexError) as bad:
-            raise self._garbage(doing, bad) from None
+            _fail(self._garbage(doing, bad))
         self._copy_back(mutated, mutated_holds, encoder.storage_owners)
         if calls:
             from llmkit.bans import BannedCallError
@@ -402,8 +410,7 @@ class Worker:
         return value
 
     def _garbage(self, doing: str, exc: BaseException) -> SandboxFailure:
-        self.kill()
-        return SandboxFailure(f"the process running your code sent garbage while {doing} ({exc})")
+        return self._fatal(f"the process running your code sent garbage while {doing} ({exc})")
 
     def _hold_id(self, t: torch.Tensor, holds: list) -> int | None:
         """An id for a large input tensor the worker keeps between calls, so repeated calls
@@ -432,9 +439,12 @@ class Worker:
         self.held.clear()
 
     def _copy_back(self, mutated, mutated_holds, owners: dict[int, tuple[torch.Tensor, bool]]) -> None:
-        """The learner changed inputs in place: change the grader's tensors the same way,
-        as one process would have (so ``out=`` buffers, guard regions and ``unchanged``
-        checks behave as in-process)."""
+        """Apply the learner's in-place writes to the grader's tensors, as one process would
+        have, when the argument was an output buffer (every element poisoned, see
+        :func:`llmkit.checks.poison`; e.g. ``out=``). Any other input changed in place
+        fails the call: inputs are read-only, and a grader must not see them altered."""
+        from llmkit.checks import is_poisoned
+
         held = {rid: t for t, _, rid in self.held.values() if rid is not None}
         pairs = []
         for item in mutated if isinstance(mutated, list) else []:
@@ -444,6 +454,14 @@ class Worker:
         for item in mutated_holds if isinstance(mutated_holds, list) else []:
             if isinstance(item, list) and len(item) == 2 and item[0] in held:
                 pairs.append((held[item[0]], item[1], True))
+        for original, _, _ in pairs:
+            if not is_poisoned(original):
+                raise CheckFailure(
+                    f"your code changed one of its inputs in place (a {original.dtype} tensor of shape "
+                    f"{tuple(original.shape)})",
+                    hint="treat inputs as read-only: compute results into new tensors "
+                    "(or into out= when the function takes one)",
+                )
         with torch.no_grad():
             for original, new, compact in pairs:
                 if not isinstance(new, torch.Tensor):
@@ -470,6 +488,12 @@ class Worker:
             return time.clock_gettime(self.cpu_clock)
         except OSError:
             return None
+
+
+def _fail(exc: SandboxFailure):
+    """Raise a worker failure from this one line, with a fresh traceback: replays of a
+    failing example then fail at the same place with the same message."""
+    raise exc.with_traceback(None) from None
 
 
 def _grader_ref(value) -> dict:
@@ -798,6 +822,7 @@ class Sandbox:
     workers: dict[str, Worker] = field(default_factory=dict)
     timeouts: dict[str, int] = field(default_factory=dict)
     current: Worker | None = None  # the worker of the test running now
+    import_errors: dict[str, Exception] = field(default_factory=dict)  # a module that cannot load, once
 
     def __post_init__(self) -> None:
         match_worker_allocator()
@@ -810,6 +835,8 @@ class Sandbox:
                 f"not run: your code for exercise {exercise_id} already ran past the time limit "
                 "earlier in this grading run"
             )
+        if exercise_id in self.import_errors:
+            raise self.import_errors[exercise_id]
         if worker is not None and worker.alive and worker.module is not None:
             self.current = worker
             return worker.module
@@ -821,10 +848,15 @@ class Sandbox:
         self.workers[exercise_id] = worker
         self.current = worker
         name = f"llmkit_submission.{Path(files[0]).parent.name}.{Path(files[0]).stem}"
-        module = worker.request(
-            "load", worker.copies, exercise_id, list(banned), name, doing="importing your module",
-            timeout_s=self.limits.start_timeout_s,
-        )  # fmt: skip
+        try:
+            module = worker.request(
+                "load", worker.copies, exercise_id, list(banned), name, doing="importing your module",
+                timeout_s=self.limits.start_timeout_s,
+            )  # fmt: skip
+        except Exception as exc:
+            # The import runs the same code each time: one failure stands for every test.
+            self.import_errors[exercise_id] = exc
+            raise
         if not isinstance(module, RemoteModule):
             worker.kill()
             raise SandboxFailure("the process running your code sent garbage while importing your module")

@@ -74,6 +74,7 @@ BUILTINS = {
     "setitem": operator.setitem,
     "contains": operator.contains,
 }
+ENGINE: dict = {}  # engine functions run next to the learner's code, bound at start-up
 SNAPSHOT_BYTES = 16 * 2**20  # input storages up to this size are compared byte for byte after a call
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
@@ -298,14 +299,11 @@ class Server:
         return [items, False]
 
     def op_value_and_grad(self, fn, inputs, weights, kwargs, params_of, hint):
-        from llmkit.checks import value_and_grad
-
-        return tuple(value_and_grad(fn, inputs, weights, kwargs=kwargs, params_of=params_of, hint=hint))
+        got = ENGINE["value_and_grad"](fn, inputs, weights, kwargs=kwargs, params_of=params_of, hint=hint)
+        return tuple(got)
 
     def op_measure_memory(self, fn, inputs, kwargs, trace_python):
-        from llmkit.memory import measure_memory
-
-        return tuple(measure_memory(fn, inputs, kwargs=kwargs, trace_python=trace_python))
+        return tuple(ENGINE["measure_memory"](fn, inputs, kwargs=kwargs, trace_python=trace_python))
 
     def op_release(self):
         return None
@@ -321,10 +319,14 @@ def main(argv: list[str]) -> int:
         threadpool_limits(1)
     except ImportError:  # pragma: no cover
         pass
-    import llmkit.bans  # noqa: F401  (imported before the audit hook; the ban trap lives here)
-    import llmkit.checks  # noqa: F401
+    # Engine functions, taken before any learner code runs (replacing the module attributes
+    # later changes nothing here; the grader's decoder stays the real boundary).
+    import llmkit.bans  # noqa: F401  (the ban trap)
     import llmkit.impl  # noqa: F401
-    import llmkit.memory  # noqa: F401
+    from llmkit.checks import value_and_grad
+    from llmkit.memory import measure_memory
+
+    ENGINE.update(value_and_grad=value_and_grad, measure_memory=measure_memory)
 
     for module in settings.get("preload", []):
         try:

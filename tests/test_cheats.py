@@ -1,0 +1,135 @@
+"""The cheating catalogue: every submission in tests/cheats/ is graded the instructor's
+way (sandboxed hidden graders, one batch) and must score no more than the untouched
+stub, leave no trace outside its sandbox, and leave the batch running."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from llmkit.grading import grade_batch
+
+CHEATS_DIR = Path(__file__).parent / "cheats"
+CHEATS = sorted(CHEATS_DIR.glob("*.py"))
+TRACES = ["/tmp/llmkit-cheat-was-here", "/tmp/llmkit-unpickled"]  # files cheats try to create
+PYTEST_INI = "[pytest]\naddopts = -p no:llmkit --impl solutions\n"
+
+
+def target_of(cheat: Path) -> str:
+    first = cheat.read_text().splitlines()[0]
+    assert first.startswith("# target: "), f"{cheat.name}: first line must be '# target: <module>'"
+    return first.removeprefix("# target: ").strip()
+
+
+def build_submission(cheat: Path, root: Path, project: Path, catalog) -> tuple[Path, str]:
+    """A submission directory holding the cheat; returns it and the exercise it targets."""
+    sub = root / cheat.stem
+    target = target_of(cheat)
+    if target == "conftest.py":  # beside an untouched stub, with a pytest.ini
+        module = "section2/attention.py"
+        (sub / module).parent.mkdir(parents=True)
+        shutil.copy(project / "exercises" / module, sub / module)
+        shutil.copy(cheat, sub / "conftest.py")
+        (sub / "pytest.ini").write_text(PYTEST_INI)
+        (sub / "section2" / "conftest.py").write_text(cheat.read_text())
+    else:
+        module = target
+        (sub / module).parent.mkdir(parents=True)
+        shutil.copy(cheat, sub / module)
+    exercise = catalog.by_module(module)
+    assert exercise is not None, f"{cheat.name}: {module} is not a catalog module"
+    return sub, exercise.id
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, catalog):
+    """{cheat name: (its result, the untouched stub's result)} from one sandboxed batch per exercise."""
+    for trace in TRACES:
+        Path(trace).unlink(missing_ok=True)
+    WORKERS_BEFORE.update(sandbox_workers())
+    root = tmp_path_factory.mktemp("cheats")
+    groups: dict[str, list[Path]] = {}
+    for cheat in CHEATS:
+        sub, exercise_id = build_submission(cheat, root / "submissions", catalog.root, catalog)
+        groups.setdefault(exercise_id, []).append(sub)
+    saved = os.environ.get("LLMKIT_SANDBOX_TIMEOUT")
+    os.environ["LLMKIT_SANDBOX_TIMEOUT"] = "5"  # hangs cost 5 s, not the default minute
+    try:
+        out = {}
+        for exercise_id, subs in groups.items():
+            exercise = catalog.get(exercise_id)
+            stub = root / f"stub-{exercise_id}" / "submission"
+            (stub / exercise.module).parent.mkdir(parents=True)
+            shutil.copy(catalog.root / "exercises" / exercise.module, stub / exercise.module)
+            results = grade_batch(
+                [*subs, stub], catalog, root / f"grades-{exercise_id}", exercises=[exercise], seed=7, jobs=2
+            )
+            stub_result = results[-1]
+            for sub, result in zip(subs, results):
+                out[sub.name] = (result, stub_result)
+        return out
+    finally:
+        if saved is None:
+            os.environ.pop("LLMKIT_SANDBOX_TIMEOUT", None)
+        else:
+            os.environ["LLMKIT_SANDBOX_TIMEOUT"] = saved
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(CHEATS) >= 20
+
+
+@pytest.mark.parametrize("cheat", [c.stem for c in CHEATS])
+def test_cheat_scores_no_more_than_the_stub(graded, cheat):
+    result, stub = graded[cheat]
+    assert stub.points == 0 and stub.max_points > 0
+    assert result.max_points == stub.max_points, "the cheat changed what was graded"
+    assert result.points <= stub.points, [(t.name, t.status, t.message[:200]) for t in result.tests]
+    assert result.tests, "no test ran: the grader did not get as far as grading"
+    for test in result.tests:
+        assert test.status in ("failed", "error", "not_started", "skipped")
+        assert "def test_" not in test.message, "grader source leaked into the feedback"
+
+
+def test_cheats_leave_no_trace(graded, catalog):
+    for trace in [*TRACES, str(catalog.root / "PWNED")]:
+        assert not Path(trace).exists(), f"a cheat created {trace}"
+    leftovers = sandbox_workers() - WORKERS_BEFORE
+    assert not leftovers, f"sandbox workers outlived their grading run: {sorted(leftovers)}"
+
+
+WORKERS_BEFORE: set[str] = set()
+
+
+def sandbox_workers() -> set[str]:
+    """Pids of live sandbox worker processes on this machine."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"llmkit.sandbox.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(pid)
+        except OSError:
+            pass
+    return found
+
+
+EXPECTED_MESSAGES = {
+    "exit_at_import": "SystemExit",
+    "os_exit_in_call": "exited with code",
+    "infinite_loop": "more than 5 s",
+    "sleep_past_limit": "more than 5 s",
+    "read_solution": "does not allow reading",
+    "read_graders": "does not allow reading",
+    "modify_inputs": "changed one of its inputs in place",
+    "conftest_in_submission": "not started",
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(EXPECTED_MESSAGES))
+def test_the_feedback_says_what_happened(graded, cheat):
+    result, _ = graded[cheat]
+    messages = "\n".join(t.message for t in result.tests)
+    assert EXPECTED_MESSAGES[cheat] in messages, messages[:2000]
