@@ -209,6 +209,34 @@ def cmd_grade(args) -> int:
     return 0
 
 
+def cmd_gradescope_build(args) -> int:
+    from llmkit.gradescope_bundle import BundleError, build_bundle
+
+    catalog = load_catalog()
+    exercises = _exercise_selection(catalog, args.only)
+    try:
+        bundle = build_bundle(
+            catalog, exercises, args.output, torch_version=args.torch, timeout_s=args.timeout
+        )
+    except BundleError as exc:
+        console.print(
+            f"llmkit gradescope build: {exc}", style="red", markup=False, highlight=False, soft_wrap=True
+        )
+        return 2
+    ids = ", ".join(ex.id for ex in bundle.exercises)
+    console.print(f"{bundle.path}: Gradescope autograder for {ids} ({bundle.points} points)", markup=False)
+    extras = ", ".join(bundle.needs.requirements) or "none"
+    console.print(
+        f"  setup.sh installs torch {bundle.torch_version} (CPU build), then the kit; extras: {extras}",
+        markup=False,
+    )
+    if bundle.needs.gpt2:
+        where = "bundled" if bundle.gpt2_bundled else "not cached here: setup.sh fetches them"
+        console.print(f"  GPT-2 ranks for the tokenizer graders: {where}", markup=False)
+    console.print("  upload it as the assignment's autograder zip (it holds no solutions/ and no mutants)")
+    return 0
+
+
 def cmd_fetch_assets(args) -> int:
     from llmkit.oracles.bpe import fetch_gpt2, gpt2_path
 
@@ -271,6 +299,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--from", dest="source", default=None, help="a gpt2.tiktoken file or openai-whisper sdist")
     p.set_defaults(func=cmd_fetch_assets)
+
+    from llmkit.gradescope_bundle import DEFAULT_TIMEOUT_S
+
+    p = sub.add_parser("gradescope", help="Gradescope autograder bundle (instructors)")
+    gradescope = p.add_subparsers(dest="gradescope_command", required=True)
+    p = gradescope.add_parser("build", help="write the autograder zip: setup.sh, run_autograder, graders")
+    p.add_argument("-o", "--output", default="autograder.zip", help="zip to write (default autograder.zip)")
+    p.add_argument("--only", action="append", metavar="IDS", help="exercise ids, e.g. --only 2.1,2.3")
+    p.add_argument("--torch", default=None, help="torch release setup.sh installs (default: the one here)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds one submission may grade (default {DEFAULT_TIMEOUT_S}; Gradescope stops at 10 min)",
+    )
+    p.set_defaults(func=cmd_gradescope_build)
 
     p = sub.add_parser("docs", help="check or rewrite the README blocks generated from the catalog")
     group = p.add_mutually_exclusive_group()
