@@ -6,7 +6,9 @@ For each catalog exercise:
 * the untouched stub fails every public test and scores 0 on the hidden graders;
 * the reference passes every public test and scores the catalog's points;
 * every grader test carries points, and they add up to the catalog's points;
-* every mutant loses points on the hidden graders.
+* every mutant loses points on the hidden graders;
+* sandboxed (``--sandbox``, as ``llmkit grade`` runs them) the graders give the
+  reference the same points and the stub none, and mutants are graded that way.
 """
 
 from __future__ import annotations
@@ -62,18 +64,31 @@ def check_exercise(
     if not mutants:
         check.problems.append(f"no mutants matching {exercise.mutants_glob}")
 
-    tests = [exercise.public_test, exercise.grader]
-    runs = {"stubs": ("exercises", tests), "solutions": ("solutions", tests)}
-    runs.update({f"mutant {m.name}": (str(m), [exercise.grader]) for m in mutants})
+    # In-process (how learners run tests) and sandboxed (how instructors grade: the
+    # hidden graders only); mutants are graded the instructor's way.
+    tests, graders, sandboxed = [exercise.public_test, exercise.grader], [exercise.grader], ["--sandbox"]
+    runs = {
+        "stubs": ("exercises", tests, []),
+        "solutions": ("solutions", tests, []),
+        "stubs (sandboxed)": ("exercises", graders, sandboxed),
+        "solutions (sandboxed)": ("solutions", graders, sandboxed),
+    }
+    runs.update({f"mutant {m.name}": (str(m), graders, sandboxed) for m in mutants})
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {
-            label: pool.submit(run_pytest, root, paths, impl=impl, seed=seed)
-            for label, (impl, paths) in runs.items()
+            label: pool.submit(run_pytest, root, paths, impl=impl, seed=seed, extra_args=extra)
+            for label, (impl, paths, extra) in runs.items()
         }
         done = {label: f.result() for label, f in futures.items()}
 
     stub, ref = done.pop("stubs"), done.pop("solutions")
-    for label, run in (("stubs", stub), ("solutions", ref)):
+    stub_sandboxed, ref_sandboxed = done.pop("stubs (sandboxed)"), done.pop("solutions (sandboxed)")
+    for label, run in (
+        ("stubs", stub),
+        ("solutions", ref),
+        ("stubs (sandboxed)", stub_sandboxed),
+        ("solutions (sandboxed)", ref_sandboxed),
+    ):
         if run.crashed or not run.results:
             check.problems.append(_describe_crash(label, run))
             return check
@@ -114,6 +129,15 @@ def check_exercise(
         )
     elif ref_points != max_points - gpu_only:
         check.problems.append(f"the reference scores {ref_points:g}/{max_points - gpu_only:g}")
+    sandboxed_points = _points(ref_sandboxed)[0]
+    if sandboxed_points != ref_points:
+        failing = [f"{r.id}: {r.message[:300]}" for r in ref_sandboxed.results if r.status == "failed"]
+        check.problems.append(
+            f"sandboxed, the reference scores {sandboxed_points:g} (in-process {ref_points:g}):\n  "
+            + "\n  ".join(failing)
+        )
+    if _points(stub_sandboxed)[0]:
+        check.problems.append(f"sandboxed, the stub scores {_points(stub_sandboxed)[0]:g} points")
 
     for label, run in done.items():
         if run.crashed or not run.results:

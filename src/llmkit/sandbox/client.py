@@ -837,6 +837,8 @@ class Sandbox:
             )
         if exercise_id in self.import_errors:
             raise self.import_errors[exercise_id]
+        for other in [i for i in self.workers if i != exercise_id]:
+            self.workers.pop(other).close()  # one torch process at a time: graders run file by file
         if worker is not None and worker.alive and worker.module is not None:
             self.current = worker
             return worker.module
