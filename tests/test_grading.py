@@ -95,7 +95,11 @@ def batch(tmp_path_factory, catalog, reference):
         make_dir(subs, "solution", {MODULE: reference}),
         make_zip(subs, "zipped.zip", {"zipped/" + MODULE: reference}),
         make_dir(subs, "syntax_error", {MODULE: reference + "\ndef broken(:\n"}),
-        make_dir(subs, "wrong_names", {MODULE: reference.replace("class MultiHeadAttention(", "class MultiheadAttention(")}),
+        make_dir(
+            subs,
+            "wrong_names",
+            {MODULE: reference.replace("class MultiHeadAttention(", "class MultiheadAttention(")},
+        ),
         make_dir(subs, "not_utf8", {MODULE: b"# caf\xe9\n" + reference.encode()}),
         make_dir(subs, "missing_module", {"section2/attn.py": reference}),
         make_zip(subs, "empty.zip", {}),
