@@ -241,6 +241,23 @@ def test_build_refuses_a_directory_that_is_not_its_course(tmp_path, capsys, monk
 
 
 @needs_nbgrader
+def test_rebuild_updates_the_course_and_keeps_the_instructors_settings(tmp_path):
+    from llmkit.nbgrader.build import KEEP_MARKER, build_course
+
+    course = build_course(tmp_path, CATALOG, exercise_ids=["5.1"])
+    assert [nb.path.relative_to(tmp_path).as_posix() for nb in course.notebooks] == [
+        "source/section5/lora.ipynb"
+    ]
+    config = tmp_path / "nbgrader_config.py"
+    assert f'"LLMKIT_NBGRADER_KIT", "{PROJECT_ROOT}"' in config.read_text()
+    config.write_text(config.read_text().replace(KEEP_MARKER, KEEP_MARKER + "\nc.Execute.timeout = 1234"))
+    (tmp_path / "gradebook.db").write_text("the instructor's")
+    build_course(tmp_path, CATALOG, exercise_ids=["5.1"])
+    assert "c.Execute.timeout = 1234" in config.read_text().split(KEEP_MARKER)[1]
+    assert (tmp_path / "gradebook.db").read_text() == "the instructor's"
+
+
+@needs_nbgrader
 def test_build_refuses_points_that_disagree_with_the_catalog(project_copy, tmp_path):
     from llmkit.nbgrader.build import BuildError, build_course
 

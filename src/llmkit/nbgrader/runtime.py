@@ -31,11 +31,13 @@ child process that reads only the recorded source.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import types
@@ -115,6 +117,7 @@ def _scratch_dir() -> Path:
     global _scratch
     if _scratch is None:
         _scratch = Path(tempfile.mkdtemp(prefix="llmkit-notebook-"))
+        atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
     return _scratch
 
 
