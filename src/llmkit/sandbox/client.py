@@ -27,6 +27,7 @@ import resource
 import select
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -135,22 +136,30 @@ def make_home(user: pwd.struct_passwd | None) -> Path:
     return home
 
 
+def resource_limits(limits: Limits, unprivileged: bool) -> dict[str, int]:
+    """``limits`` as resource-module names and values (RLIMIT_NPROC counts per user, so it
+    applies only to a worker running as its own unprivileged user)."""
+    caps = {
+        "RLIMIT_AS": limits.memory_bytes,
+        "RLIMIT_CPU": limits.cpu_seconds,
+        "RLIMIT_FSIZE": limits.file_bytes,
+        "RLIMIT_NOFILE": limits.open_files,
+        "RLIMIT_CORE": 0,
+    }
+    if unprivileged:
+        caps["RLIMIT_NPROC"] = limits.processes
+    return caps
+
+
 def limit_resources(limits: Limits, unprivileged: bool):
-    """A preexec function applying ``limits`` in the child before it executes Python."""
+    """A preexec function applying ``limits`` in a child before it executes Python."""
 
     def apply() -> None:
-        def cap(which: int, value: int) -> None:
+        for name, value in resource_limits(limits, unprivileged).items():
+            which = getattr(resource, name)
             soft, hard = resource.getrlimit(which)
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(which, (value, value))
-
-        cap(resource.RLIMIT_AS, limits.memory_bytes)
-        cap(resource.RLIMIT_CPU, limits.cpu_seconds)
-        cap(resource.RLIMIT_FSIZE, limits.file_bytes)
-        cap(resource.RLIMIT_NOFILE, limits.open_files)
-        cap(resource.RLIMIT_CORE, 0)
-        if unprivileged:
-            cap(resource.RLIMIT_NPROC, limits.processes)
 
     return apply
 
@@ -214,6 +223,70 @@ def process_cpu_clock(pid: int) -> int | None:
         return None
 
 
+# --- the fork server ------------------------------------------------------------------------
+
+
+class ForkServer:
+    """A process that has imported torch and the engine once and forks a fresh worker
+    for each exercise (a worker then starts in milliseconds, not a second of imports).
+    It runs with the workers' scrubbed environment; each child takes on the limits,
+    user, session and directory of its order before any learner code runs."""
+
+    def __init__(self) -> None:
+        self.home = make_home(None)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "llmkit.sandbox.worker", str(theirs.fileno())],
+            cwd=self.home,
+            env=worker_environment(self.home),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.home / "stderr.txt", "wb"),  # noqa: SIM115 - the child owns it
+            pass_fds=(theirs.fileno(),),
+            start_new_session=True,
+        )
+        theirs.close()
+        self.control = ours
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _ask(self, order: dict, timeout_s: float = 120.0) -> tuple[dict, list[int]]:
+        self.control.settimeout(timeout_s)
+        try:
+            self.control.send(json.dumps(order).encode())
+            packet, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 1)
+        except OSError as exc:
+            raise SandboxFailure(f"the sandbox's fork server stopped ({exc})") from None
+        if not packet:
+            raise SandboxFailure("the sandbox's fork server stopped")
+        return json.loads(packet), fds
+
+    def fork(self, order: dict) -> tuple[int, int]:
+        """A new worker: its pid and the grader's end of its channel."""
+        reply, fds = self._ask(order)
+        if len(fds) != 1:
+            raise SandboxFailure("the sandbox's fork server did not hand over a channel")
+        return int(reply["pid"]), fds[0]
+
+    def wait(self, pid: int) -> int | None:
+        """The exit code of a worker that has been killed or has exited."""
+        try:
+            return self._ask({"op": "status", "pid": pid}, timeout_s=30)[0]["returncode"]
+        except (SandboxFailure, KeyError, ValueError):
+            return None
+
+    def close(self) -> None:
+        self.control.close()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
 # --- one worker --------------------------------------------------------------------
 
 
@@ -249,6 +322,7 @@ class Worker:
         self.limits = sandbox.limits
         self.home = make_home(sandbox.user)
         self.alive = False
+        self.channel = -1
         self.fatal: SandboxFailure | None = None
         self.pending_release: list[int] = []
         self.held: dict[int, tuple[torch.Tensor, int, int | None]] = {}  # id -> (tensor, version, hold id)
@@ -265,34 +339,23 @@ class Worker:
                 os.chown(path, sandbox.user.pw_uid, sandbox.user.pw_gid)
         self.copies = copies
         self.original_files = {c: str(f) for c, f in zip(copies, files)}
-        to_child, self.request_fd = os.pipe()
-        self.response_fd, from_child = os.pipe()
-        for fd in (self.request_fd, self.response_fd):
-            try:
-                import fcntl
-
-                fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ: fewer round trips for large tensors
-            except OSError:
-                pass
-        self.proc = sandboxed_popen(
-            ["-m", "llmkit.sandbox.worker", str(to_child), str(from_child)],
-            self.home,
-            self.limits,
-            sandbox.user,
-            pass_fds=(to_child, from_child),
-        )
-        os.close(to_child)
-        os.close(from_child)
-        self.alive = True
-        self.cpu_clock = process_cpu_clock(self.proc.pid)
-        settings = {
+        order = {
+            "op": "fork",
             "home": str(self.home),
+            "env": worker_environment(self.home),
+            "limits": resource_limits(self.limits, sandbox.user is not None),
+            "uid": sandbox.user.pw_uid if sandbox.user else None,
+            "gid": sandbox.user.pw_gid if sandbox.user else None,
             "protected": [str(p) for p in sandbox.protected],
             "allowed": [str(p) for p in sandbox.allowed],
             "preload": preload,
         }
-        wire.write_message(self.request_fd, settings, [])
-        self._read_reply(self.limits.start_timeout_s, "starting Python and importing torch")
+        self.returncode: int | None = None
+        self.pid, self.channel = sandbox.fork_server().fork(order)
+        self.request_fd = self.response_fd = self.channel
+        self.alive = True
+        self.cpu_clock = process_cpu_clock(self.pid)
+        self._read_reply(self.limits.start_timeout_s, "starting")
 
     # --- transport --------------------------------------------------------------
 
@@ -304,22 +367,17 @@ class Worker:
         return data.decode("utf-8", errors="replace").strip()
 
     def kill(self) -> None:
+        """Stop the worker (its whole process group) and collect its exit code."""
         if self.alive:
             self.alive = False
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(self.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        for fd in (self.request_fd, self.response_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.request_fd = self.response_fd = -1
+            self.returncode = self.sandbox.fork_server().wait(self.pid)
+        if self.channel >= 0:
+            os.close(self.channel)
+        self.channel = self.request_fd = self.response_fd = -1
 
     def close(self) -> None:
         self.kill()
@@ -335,7 +393,7 @@ class Worker:
 
     def _died(self, doing: str) -> SandboxFailure:
         self.kill()
-        how = _describe_exit(self.proc.returncode, self.limits)
+        how = _describe_exit(self.returncode, self.limits)
         tail = self.stderr_tail()
         output = f"; its last output:\n{tail}" if tail else ""
         return self._fatal(f"the process running your code {how} while {doing}{output}")
@@ -737,7 +795,7 @@ scale = 1 if sys.platform == "darwin" else 1024
 print(os.waitstatus_to_exitcode(status), usage.ru_maxrss * scale, flush=True)
 """
 _CHILD_PRELUDE = """
-from llmkit.sandbox.worker import install_audit_hook as _install
+from llmkit.sandbox.audit import install_audit_hook as _install
 _install({home!r}, {protected!r}, {allowed!r})
 del _install
 """
@@ -823,6 +881,7 @@ class Sandbox:
     timeouts: dict[str, int] = field(default_factory=dict)
     current: Worker | None = None  # the worker of the test running now
     import_errors: dict[str, Exception] = field(default_factory=dict)  # a module that cannot load, once
+    _fork_server: ForkServer | None = None
 
     def __post_init__(self) -> None:
         match_worker_allocator()
@@ -865,6 +924,13 @@ class Sandbox:
         worker.module = module
         return module
 
+    def fork_server(self) -> ForkServer:
+        if self._fork_server is None or not self._fork_server.alive:
+            if self._fork_server is not None:
+                self._fork_server.close()
+            self._fork_server = ForkServer()
+        return self._fork_server
+
     def end_test(self) -> None:
         for worker in self.workers.values():
             worker.release_holds()
@@ -888,3 +954,6 @@ class Sandbox:
         for worker in self.workers.values():
             worker.close()
         self.workers.clear()
+        if self._fork_server is not None:
+            self._fork_server.close()
+            self._fork_server = None

@@ -1,12 +1,12 @@
 """The wire format between the grader and a sandbox worker: JSON plus raw buffers.
 
-A message is one frame: an 8-byte header (JSON length, buffer count), the JSON
-document, then each buffer as an 8-byte length and its bytes. Values are
+A message is one frame: a header (JSON length, buffer count, total buffer bytes),
+the JSON document, a table of buffer lengths, then the buffers back to back. Values are
 tagged JSON:
 
 * ``null``/bool/int/float/str are themselves (floats may be NaN or infinite);
 * ``{"list": [...]}``, ``{"tuple": [...]}``, ``{"dict": [[k, v], ...]}``,
-  ``{"bytes": i}``, ``{"tensor": {dtype, shape, buffer, requires_grad}}``,
+  ``{"bytes": i}`` (or ``{"hex": "..."}`` when short), ``{"tensor": {dtype, shape, buffer, requires_grad}}``,
   ``{"ndarray": {dtype, shape, buffer}}``, ``{"npscalar": {dtype, buffer}}``,
   ``{"dtype": "float32"}``, ``{"slice": [a, b, c]}``, ``{"ellipsis": 1}``,
   ``{"notimplemented": 1}``, ``{"ref": id, "type": name, "callable": bool}``
@@ -33,8 +33,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-HEADER = struct.Struct("<II")
-LENGTH = struct.Struct("<Q")
+HEADER = struct.Struct("<IIQ")  # JSON bytes, buffer count, buffer bytes
 MAX_JSON_BYTES = 64 * 2**20
 MAX_BUFFER_BYTES = 2**30  # per message: a bigger answer is a memory bomb aimed at the grader
 MAX_DEPTH = 64
@@ -107,7 +106,7 @@ class Encoder:
         if isinstance(value, np.generic) and kind.__module__ == "numpy":
             return {"npscalar": {"dtype": value.dtype.str, "buffer": self._buffer(value.tobytes())}}
         if kind is bytes:
-            return {"bytes": self._buffer(value)}
+            return {"hex": value.hex()} if len(value) <= 64 else {"bytes": self._buffer(value)}
         if kind is list:
             return {"list": [self.encode(v, depth + 1) for v in value]}
         if kind is tuple:
@@ -237,6 +236,11 @@ class Decoder:
             return float(body)
         if tag == "bytes":
             return bytes(self._buffer(body))
+        if tag == "hex":
+            try:
+                return bytes.fromhex(body)
+            except (TypeError, ValueError):
+                raise WireError("bad hex bytes") from None
         if tag == "tensor":
             t = self._tensor(body)
             self.tensors.append(t)
@@ -322,45 +326,63 @@ class Decoder:
 
 # --- framing -------------------------------------------------------------------
 
+COALESCE_BYTES = 1 << 16  # smaller buffers are joined into one write
+
 
 def write_message(fd: int, doc, buffers) -> None:
+    """One frame: header (JSON length, buffer count, buffer bytes), JSON, the buffer
+    lengths as one table, then the buffers back to back."""
     text = json.dumps(doc, allow_nan=False).encode()
-    parts = [HEADER.pack(len(text), len(buffers)), text]
-    for buf in buffers:
-        parts.append(LENGTH.pack(len(buf)))
-        parts.append(buf)
-    for part in parts:
-        view = memoryview(part).cast("B")
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+    sizes = [len(memoryview(b).cast("B")) if not isinstance(b, bytes) else len(b) for b in buffers]
+    head = HEADER.pack(len(text), len(buffers), sum(sizes)) + text + struct.pack(f"<{len(sizes)}Q", *sizes)
+    pending, pending_size = [head], len(head)
+    for buf, size in zip(buffers, sizes):
+        if size >= COALESCE_BYTES:
+            _write_all(fd, b"".join(pending))
+            pending, pending_size = [], 0
+            _write_all(fd, buf)
+        else:
+            pending.append(bytes(buf))
+            pending_size += size
+    if pending:
+        _write_all(fd, b"".join(pending))
 
 
-def read_exactly(fd: int, n: int, reader: Callable[[int, int], bytes] | None = None) -> bytes:
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def read_exactly(fd: int, n: int, reader: Callable[[int, int], bytes] | None = None) -> bytearray:
     buf = bytearray(n)
     view, got = memoryview(buf), 0
     while got < n:
-        chunk = (reader or os.read)(fd, min(n - got, 1 << 20))
+        chunk = (reader or os.read)(fd, min(n - got, 1 << 22))
         if not chunk:
             raise EOFError("the other side closed the channel")
         view[got : got + len(chunk)] = chunk
         got += len(chunk)
-    return bytes(buf)
+    return buf
 
 
-def read_message(fd: int, reader: Callable[[int, int], bytes] | None = None) -> tuple[object, list[bytes]]:
-    text_len, count = HEADER.unpack(read_exactly(fd, HEADER.size, reader))
-    if text_len > MAX_JSON_BYTES or count > 1_000_000:
-        raise WireError(f"message too large ({text_len} bytes of JSON, {count} buffers)")
+def read_message(
+    fd: int, reader: Callable[[int, int], bytes] | None = None
+) -> tuple[object, list[memoryview]]:
+    text_len, count, total = HEADER.unpack(read_exactly(fd, HEADER.size, reader))
+    if text_len > MAX_JSON_BYTES or count > 4_000_000 or total > MAX_BUFFER_BYTES:
+        raise WireError(f"message too large ({text_len} bytes of JSON, {count} buffers, {total} bytes)")
     try:
         doc = json.loads(read_exactly(fd, text_len, reader))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WireError(f"not JSON: {exc}") from None
-    buffers, total = [], 0
-    for _ in range(count):
-        (n,) = LENGTH.unpack(read_exactly(fd, LENGTH.size, reader))
-        total += n
-        if total > MAX_BUFFER_BYTES:
-            raise WireError("message buffers too large")
-        buffers.append(read_exactly(fd, n, reader))
+    sizes = struct.unpack(f"<{count}Q", read_exactly(fd, 8 * count, reader)) if count else ()
+    if sum(sizes) != total:
+        raise WireError("buffer sizes do not add up")
+    data = memoryview(read_exactly(fd, total, reader))
+    buffers, start = [], 0
+    for size in sizes:
+        buffers.append(data[start : start + size])
+        start += size
     return doc, buffers

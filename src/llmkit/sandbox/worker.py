@@ -1,18 +1,16 @@
 """The sandbox worker: the only process where a submission's code runs.
 
-Started by :mod:`llmkit.sandbox.client` as ``python -I -m llmkit.sandbox.worker
-REQUEST_FD RESPONSE_FD`` in a fresh directory holding copies of the module's
-files. It loads the module, then answers requests (get an attribute, call,
-apply an operator, iterate, run ``value_and_grad``/``measure_memory``) until the
-grader closes the channel. Objects that are not plain data stay here, in a
-handle table, and travel as references.
+``python -I -m llmkit.sandbox.worker FD`` is the fork server (:func:`fork_server`):
+it imports torch and the engine once, then forks one worker per exercise. A
+worker (:func:`become_worker`) takes on its order's limits, user, session,
+directory and environment, installs the audit hook (:mod:`llmkit.sandbox.audit`),
+loads the module from copies of its files and answers requests (get an
+attribute, call, apply an operator, iterate, run ``value_and_grad`` or
+``measure_memory``) until the grader closes the channel. Objects that are not
+plain data stay here, in a handle table, and travel as references.
 
-Nothing in this process is trusted: the learner's code can change anything in
-it. The grader decodes every answer as plain data and computes every verdict
-itself. The audit hook below keeps honest mistakes and casual cheating (reading
-the graders, writing outside the sandbox, starting processes, signalling other
-processes) from working; the real boundary is the process, its limits and the
-grader's decoder.
+Nothing in a worker is trusted: the learner's code can change anything in it.
+The grader decodes every answer as plain data and computes every verdict itself.
 """
 
 from __future__ import annotations
@@ -25,43 +23,8 @@ import traceback
 import torch
 
 from llmkit.sandbox import wire
+from llmkit.sandbox.audit import install_audit_hook
 
-# Events that start processes, load native libraries or signal other processes.
-BLOCKED_EVENTS = frozenset(
-    {
-        "os.system",
-        "os.exec",
-        "os.posix_spawn",
-        "os.spawn",
-        "os.fork",
-        "os.forkpty",
-        "subprocess.Popen",
-        "pty.spawn",
-        "ctypes.dlopen",
-        "os.killpg",
-        "signal.pthread_kill",
-        "socket.connect",
-        "socket.bind",
-    }
-)
-# Events that change the file system: allowed only inside the sandbox directory.
-WRITE_EVENTS = frozenset(
-    {
-        "os.remove",
-        "os.rmdir",
-        "os.rename",
-        "os.truncate",
-        "os.chmod",
-        "os.chown",
-        "os.link",
-        "os.symlink",
-        "os.utime",
-        "os.mkdir",
-        "shutil.rmtree",
-        "shutil.move",
-        "shutil.copyfile",
-    }
-)
 BUILTINS = {
     "iter": iter,
     "len": len,
@@ -76,52 +39,6 @@ BUILTINS = {
 }
 ENGINE: dict = {}  # engine functions run next to the learner's code, bound at start-up
 SNAPSHOT_BYTES = 16 * 2**20  # input storages up to this size are compared byte for byte after a call
-WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-
-
-def install_audit_hook(home: str, protected: list[str], allowed: list[str]) -> None:
-    """Refuse reads under ``protected`` (unless under ``allowed``), writes outside
-    ``home``, new processes, native library loads and signals to other processes."""
-    home = os.path.realpath(home) + os.sep
-    protected = [os.path.realpath(p) + os.sep for p in protected]
-    allowed = [os.path.realpath(p) + os.sep for p in allowed]
-    writable = (home, "/dev/null" + os.sep)
-    realpath, fspath, getpid = os.path.realpath, os.fsdecode, os.getpid
-
-    def resolve(path) -> str | None:
-        if isinstance(path, int):
-            return None
-        try:
-            return realpath(fspath(path)) + os.sep
-        except (TypeError, ValueError):
-            return None
-
-    def refuse(what: str) -> None:
-        raise PermissionError(f"the grading sandbox does not allow {what}")
-
-    def hook(event: str, args: tuple) -> None:
-        if event == "open":
-            path = resolve(args[0])
-            if path is None:
-                return
-            mode, flags = args[1], args[2] if len(args) > 2 else 0
-            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(flags & WRITE_FLAGS)
-            if writes and not path.startswith(writable):
-                refuse(f"writing {path[:-1]}")
-            if any(path.startswith(p) for p in protected) and not any(path.startswith(a) for a in allowed):
-                refuse(f"reading {path[:-1]}")
-        elif event in WRITE_EVENTS:
-            for arg in args[:2]:
-                path = resolve(arg) if isinstance(arg, (str, bytes, os.PathLike)) else None
-                if path is not None and not path.startswith(home):
-                    refuse(f"{event} on {path[:-1]}")
-        elif event == "os.kill":
-            if args[0] != getpid():
-                refuse("signalling other processes")
-        elif event in BLOCKED_EVENTS:
-            refuse(f"{event} (starting processes, loading native libraries or networking)")
-
-    sys.addaudithook(hook)
 
 
 class Handles:
@@ -309,9 +226,9 @@ class Server:
         return None
 
 
-def main(argv: list[str]) -> int:
-    request_fd, response_fd = int(argv[1]), int(argv[2])
-    settings, _ = wire.read_message(request_fd)
+def prepare_engine() -> None:
+    """One torch thread; the engine functions bound before any learner code runs
+    (replacing the module attributes later changes nothing here)."""
     torch.set_num_threads(1)
     try:
         from threadpoolctl import threadpool_limits
@@ -319,8 +236,6 @@ def main(argv: list[str]) -> int:
         threadpool_limits(1)
     except ImportError:  # pragma: no cover
         pass
-    # Engine functions, taken before any learner code runs (replacing the module attributes
-    # later changes nothing here; the grader's decoder stays the real boundary).
     import llmkit.bans  # noqa: F401  (the ban trap)
     import llmkit.impl  # noqa: F401
     from llmkit.checks import value_and_grad
@@ -328,22 +243,96 @@ def main(argv: list[str]) -> int:
 
     ENGINE.update(value_and_grad=value_and_grad, measure_memory=measure_memory)
 
-    for module in settings.get("preload", []):
+
+def become_worker(order: dict, channel: int) -> None:
+    """In a freshly forked child: take on the sandbox's rules, then serve ``channel``."""
+    import resource
+    import tempfile
+
+    os.setsid()
+    for name, value in order["limits"].items():
+        which = getattr(resource, name)
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+    home = order["home"]
+    null = os.open(os.devnull, os.O_RDWR)
+    err = os.open(os.path.join(home, "stderr.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if order.get("uid") is not None:
+        os.fchown(err, order["uid"], order["gid"])
+        os.setgroups([])
+        os.setgid(order["gid"])
+        os.setuid(order["uid"])
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(err, 2)
+    os.close(null)
+    os.close(err)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the process's own streams
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    os.chdir(home)
+    os.environ.clear()
+    os.environ.update(order["env"])
+    tempfile.tempdir = None
+    for module in order.get("preload", []):
         try:
             __import__(module)
         except ImportError:
             pass
-    install_audit_hook(settings["home"], settings["protected"], settings["allowed"])
-    server = Server(request_fd, response_fd)
-    wire.write_message(response_fd, {"value": "ready", "banned_calls": []}, [])
-    server.serve()
-    return 0
+    install_audit_hook(home, order["protected"], order["allowed"])
+    wire.write_message(channel, {"value": "ready", "banned_calls": []}, [])
+    Server(channel, channel).serve()
+
+
+def fork_server(control_fd: int) -> None:
+    """Import torch and the engine once, then fork a fresh worker for each order.
+
+    Orders arrive as JSON packets on ``control_fd`` (a SOCK_SEQPACKET socket). A fork
+    order answers with the child's pid and, attached, one end of a socket pair that
+    is the child's channel; a status order waits for a child and answers its exit code.
+    """
+    import json
+    import socket
+
+    prepare_engine()
+    control = socket.socket(fileno=control_fd)
+    exited: dict[int, int] = {}
+    while True:
+        packet = control.recv(1 << 16)
+        if not packet:
+            return
+        order = json.loads(packet)
+        if order["op"] == "fork":
+            mine, theirs = socket.socketpair()
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    control.close()
+                    mine.close()
+                    become_worker(order, theirs.detach())
+                    code = 0
+                finally:
+                    os._exit(code)
+            theirs.close()
+            socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [mine.fileno()])
+            mine.close()
+        elif order["op"] == "status":
+            pid = order["pid"]
+            if pid not in exited:
+                try:
+                    _, status = os.waitpid(pid, 0)
+                    exited[pid] = os.waitstatus_to_exitcode(status)
+                except ChildProcessError:
+                    exited[pid] = -9
+            control.send(json.dumps({"returncode": exited.pop(pid)}).encode())
 
 
 if __name__ == "__main__":
     # os._exit: the learner's atexit handlers and lingering threads never decide the exit code.
     code = 1
     try:
-        code = main(sys.argv)
+        fork_server(int(sys.argv[1]))
+        code = 0
     finally:
         os._exit(code)

@@ -1,0 +1,96 @@
+"""The sandbox's audit hook (no torch import: child processes install it cheaply).
+
+A Python audit hook cannot stop a determined attacker with native code, so it is
+not the boundary: the process, its limits and the grader's decoder are. It keeps
+honest mistakes and casual cheating from working: reading the kit's solutions
+and graders, writing outside the sandbox directory, starting processes, loading
+native libraries and signalling other processes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Events that start processes, load native libraries or signal other processes.
+BLOCKED_EVENTS = frozenset(
+    {
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.fork",
+        "os.forkpty",
+        "subprocess.Popen",
+        "pty.spawn",
+        "ctypes.dlopen",
+        "os.killpg",
+        "signal.pthread_kill",
+        "socket.connect",
+        "socket.bind",
+    }
+)
+# Events that change the file system: allowed only inside the sandbox directory.
+WRITE_EVENTS = frozenset(
+    {
+        "os.remove",
+        "os.rmdir",
+        "os.rename",
+        "os.truncate",
+        "os.chmod",
+        "os.chown",
+        "os.link",
+        "os.symlink",
+        "os.utime",
+        "os.mkdir",
+        "shutil.rmtree",
+        "shutil.move",
+        "shutil.copyfile",
+    }
+)
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+def install_audit_hook(home: str, protected: list[str], allowed: list[str]) -> None:
+    """Refuse reads under ``protected`` (unless under ``allowed``), writes outside
+    ``home``, new processes, native library loads and signals to other processes."""
+    home = os.path.realpath(home) + os.sep
+    protected = [os.path.realpath(p) + os.sep for p in protected]
+    allowed = [os.path.realpath(p) + os.sep for p in allowed]
+    writable = (home, "/dev/null" + os.sep)
+    realpath, fspath, getpid = os.path.realpath, os.fsdecode, os.getpid
+
+    def resolve(path) -> str | None:
+        if isinstance(path, int):
+            return None
+        try:
+            return realpath(fspath(path)) + os.sep
+        except (TypeError, ValueError):
+            return None
+
+    def refuse(what: str) -> None:
+        raise PermissionError(f"the grading sandbox does not allow {what}")
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open":
+            path = resolve(args[0])
+            if path is None:
+                return
+            mode, flags = args[1], args[2] if len(args) > 2 else 0
+            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(flags & WRITE_FLAGS)
+            if writes and not path.startswith(writable):
+                refuse(f"writing {path[:-1]}")
+            if any(path.startswith(p) for p in protected) and not any(path.startswith(a) for a in allowed):
+                refuse(f"reading {path[:-1]}")
+        elif event in WRITE_EVENTS:
+            for arg in args[:2]:
+                path = resolve(arg) if isinstance(arg, (str, bytes, os.PathLike)) else None
+                if path is not None and not path.startswith(home):
+                    refuse(f"{event} on {path[:-1]}")
+        elif event == "os.kill":
+            if args[0] != getpid():
+                refuse("signalling other processes")
+        elif event in BLOCKED_EVENTS:
+            refuse(f"{event} (starting processes, loading native libraries or networking)")
+
+    sys.addaudithook(hook)
