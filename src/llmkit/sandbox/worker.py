@@ -244,11 +244,23 @@ def prepare_engine() -> None:
     ENGINE.update(value_and_grad=value_and_grad, measure_memory=measure_memory)
 
 
+def die_with_parent() -> None:
+    """Linux: be killed when the parent process dies, so no worker outlives its grader."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        pass
+
+
 def become_worker(order: dict, channel: int) -> None:
     """In a freshly forked child: take on the sandbox's rules, then serve ``channel``."""
     import resource
     import tempfile
 
+    die_with_parent()
     os.setsid()
     for name, value in order["limits"].items():
         which = getattr(resource, name)
@@ -294,6 +306,7 @@ def fork_server(control_fd: int) -> None:
     import json
     import socket
 
+    die_with_parent()
     prepare_engine()
     control = socket.socket(fileno=control_fd)
     exited: dict[int, int] = {}
