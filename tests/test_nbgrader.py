@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from llmkit.catalog import load_catalog
+from llmkit.nbgrader import runtime
 from llmkit.nbgrader.merge import CODE_STUB, MergeError, answer_cell, release_text, solution_text
 from llmkit.nbgrader.narrative import exercise_narrative
 
@@ -472,6 +473,7 @@ def test_test_cells_run_the_kit_graders_and_write_only_to_stdout(course):
         printed = "".join(o.text for o in outputs if o.output_type == "stream")
         for test in graders["2.3"]:
             assert test.name in printed  # the same hidden graders as `llmkit grade`
+        assert ("sandboxed" if runtime.SANDBOX else "in-process") in printed
         result = [o for o in outputs if o.output_type == "execute_result"]
         assert (
             len(result) == 1
