@@ -168,6 +168,9 @@ def read(path):
     with open(path) as fh:
         return fh.read()
 
+def listing(path):
+    return os.listdir(path)
+
 def write(path):
     with open(path, "w") as fh:
         fh.write("x")
@@ -267,7 +270,13 @@ def test_limits_and_the_audit_hook(sandbox, learner, tmp_path):
         m.spawn()
     with pytest.raises(MemoryError):
         m.hoard()
-    assert m.read(str(learner[0])).startswith("\nimport os")  # its own files are fine
+    with pytest.raises(PermissionError, match="does not allow listing"):
+        m.listing(str(tmp_path))
+    with pytest.raises(PermissionError, match="does not allow reading"):
+        m.read(str(learner[0]))  # outside its directory: the original of its own module
+    m.write("notes.txt")
+    assert m.read("notes.txt") == "x"  # its own directory is fine
+    assert m.read("/proc/self/status").startswith("Name:")
 
 
 def test_learner_time_is_the_workers_cpu_time(sandbox, learner):

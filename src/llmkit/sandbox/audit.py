@@ -51,12 +51,21 @@ WRITE_EVENTS = frozenset(
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
+# The system's own files: shared libraries, devices, process and CPU information.
+SYSTEM_ROOTS = ("/usr", "/lib", "/lib64", "/etc", "/dev", "/proc", "/sys")
+LIST_EVENTS = frozenset({"os.listdir", "os.scandir", "glob.glob"})
+
+
 def install_audit_hook(home: str, protected: list[str], allowed: list[str]) -> None:
-    """Refuse reads under ``protected`` (unless under ``allowed``), writes outside
+    """Allow reading (and listing) only ``home``, ``allowed`` (the interpreter's
+    prefixes, the engine) and the system's directories, and never what is under
+    ``protected`` (the kit's checkout: solutions, graders) unless it is also under
+    ``allowed`` (a virtual environment inside the checkout). Refuse writes outside
     ``home``, new processes, native library loads and signals to other processes."""
     home = os.path.realpath(home) + os.sep
-    protected = [os.path.realpath(p) + os.sep for p in protected]
-    allowed = [os.path.realpath(p) + os.sep for p in allowed]
+    protected = tuple(os.path.realpath(p) + os.sep for p in protected)
+    allowed = tuple(os.path.realpath(p) + os.sep for p in allowed)
+    readable = (home, *allowed, *(root + os.sep for root in SYSTEM_ROOTS))
     writable = (home, "/dev/null" + os.sep)
     realpath, fspath, getpid = os.path.realpath, os.fsdecode, os.getpid
 
@@ -67,6 +76,11 @@ def install_audit_hook(home: str, protected: list[str], allowed: list[str]) -> N
             return realpath(fspath(path)) + os.sep
         except (TypeError, ValueError):
             return None
+
+    def may_read(path: str) -> bool:
+        if path.startswith(protected) and not path.startswith(allowed):
+            return False
+        return path.startswith(readable)
 
     def refuse(what: str) -> None:
         raise PermissionError(f"the grading sandbox does not allow {what}")
@@ -80,8 +94,12 @@ def install_audit_hook(home: str, protected: list[str], allowed: list[str]) -> N
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(flags & WRITE_FLAGS)
             if writes and not path.startswith(writable):
                 refuse(f"writing {path[:-1]}")
-            if any(path.startswith(p) for p in protected) and not any(path.startswith(a) for a in allowed):
+            if not may_read(path):
                 refuse(f"reading {path[:-1]}")
+        elif event in LIST_EVENTS:
+            path = resolve(args[0]) if args and isinstance(args[0], (str, bytes, os.PathLike)) else None
+            if path is not None and not may_read(path):
+                refuse(f"listing {path[:-1]}")
         elif event in WRITE_EVENTS:
             for arg in args[:2]:
                 path = resolve(arg) if isinstance(arg, (str, bytes, os.PathLike)) else None
