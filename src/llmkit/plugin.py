@@ -212,7 +212,8 @@ def impl(request: pytest.FixtureRequest, exercise: Exercise):
         try:
             return sandbox.module(exercise.id, state.root.source_files(exercise), exercise.banned)
         except (ImplementationError, CheckFailure) as exc:
-            pytest.fail(str(exc), pytrace=False)
+            message = str(exc)
+        pytest.fail(message, pytrace=False)  # outside the except: no chained traceback in the report
     loaded = state.root.loaded(exercise)
     if loaded is not None:
         return loaded

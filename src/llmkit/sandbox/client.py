@@ -895,7 +895,8 @@ class Sandbox:
                 "earlier in this grading run"
             )
         if exercise_id in self.import_errors:
-            raise self.import_errors[exercise_id]
+            cached = self.import_errors[exercise_id]
+            raise type(cached)(str(cached)) from None
         for other in [i for i in self.workers if i != exercise_id]:
             self.workers.pop(other).close()  # one torch process at a time: graders run file by file
         if worker is not None and worker.alive and worker.module is not None:
