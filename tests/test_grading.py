@@ -168,6 +168,17 @@ def test_cli_grades_reports_and_skips_finished_work(tmp_path, capsys, catalog, r
     assert (out / "bob" / "result.json").stat().st_mtime_ns != first
 
 
+def test_a_folder_of_submissions_stands_for_them(tmp_path):
+    from llmkit.grading import expand_sources
+
+    make_dir(tmp_path / "all", "ann", {MODULE: "x"})
+    make_dir(tmp_path / "all", "ben", {MODULE: "x"})
+    make_zip(tmp_path / "all", "cy.zip", {MODULE: "x"})
+    single = make_dir(tmp_path, "dee", {"dee/" + MODULE: "x"})  # one submission, one top folder
+    got = expand_sources([tmp_path / "all", single])
+    assert [p.name for p in got] == ["ann", "ben", "cy.zip", "dee"]
+
+
 def test_cli_rejects_unknown_exercise_ids(tmp_path, capsys):
     assert main(["grade", str(tmp_path), "-o", str(tmp_path / "o"), "--only", "9.9"]) == 2
     assert "9.9" in capsys.readouterr().out

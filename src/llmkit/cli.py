@@ -170,25 +170,26 @@ def _exercise_selection(catalog, only: list[str] | None):
 def cmd_grade(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from llmkit.grading import grade_batch
+    from llmkit.grading import expand_sources, grade_batch
     from llmkit.reports import write_reports
 
     catalog = load_catalog()
     exercises = _exercise_selection(catalog, args.only)
     outdir = Path(args.output)
+    sources = expand_sources([Path(s) for s in args.submissions])
     progress = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}"), console=console,
     )  # fmt: skip
     with progress:
-        task = progress.add_task("", total=len(args.submissions))
+        task = progress.add_task("", total=len(sources))
 
         def done(source: Path, result) -> None:
             note = "already graded" if result is None else f"{result.points:g}/{result.max_points:g}"
             progress.update(task, advance=1, description=f"{Path(source).name}: {note}")
 
         results = grade_batch(
-            [Path(s) for s in args.submissions], catalog, outdir, exercises=exercises, seed=args.seed,
+            sources, catalog, outdir, exercises=exercises, seed=args.seed,
             jobs=args.jobs, force=args.force, sandbox=not args.no_sandbox, on_done=done,
         )  # fmt: skip
     write_reports(results, catalog, outdir)
@@ -280,7 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("grade", help="grade submissions with the hidden graders, sandboxed (instructors)")
-    p.add_argument("submissions", nargs="+", help="submission directories laid out like exercises/, or zips")
+    p.add_argument(
+        "submissions",
+        nargs="+",
+        help="submission directories laid out like exercises/, zips, or a folder holding several of them",
+    )
     p.add_argument("-o", "--output", required=True, help="output directory (results, gradebook, reports)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
     p.add_argument("--seed", type=int, default=None, help="seed for every submission (default: fresh each)")

@@ -133,6 +133,24 @@ def prepare_submission(source: Path, catalog: Catalog, workdir: Path) -> Prepare
     return PreparedSubmission(sid, workdir, found, notes)
 
 
+def expand_sources(paths: list[Path]) -> list[Path]:
+    """Submissions named on the command line: a folder that holds several submissions
+    (two or more directories or zips, and no ``sectionN`` folder of its own) stands for them."""
+    sources = []
+    for path in map(Path, paths):
+        children = (
+            sorted(p for p in path.iterdir() if p.is_dir() or p.suffix.lower() == ".zip")
+            if path.is_dir()
+            else []
+        )
+        children = [c for c in children if not c.name.startswith((".", "__"))]
+        if len(children) >= 2 and not any(c.name.startswith("section") for c in children):
+            sources.extend(children)
+        else:
+            sources.append(path)
+    return sources
+
+
 def failed_result(sid: str, exercises: list[Exercise], seed: int, error: str) -> SubmissionResult:
     """A result with zero points everywhere and a submission-level error."""
     return SubmissionResult(
