@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.checks import CheckFailure
+from llmkit.checks import CheckFailure, attributes
 from llmkit.draw import Draw
 from llmkit.oracles import scalar_autograd as oracle
 
@@ -30,8 +30,7 @@ def close(got: float, want: float, scale: float) -> bool:
 
 def floats_of(nodes, attr: str, what: str) -> list[float]:
     out = []
-    for k, node in enumerate(nodes):
-        value = getattr(node, attr)
+    for k, value in enumerate(attributes(nodes, attr)):
         if type(value) not in (float, int):
             raise CheckFailure(
                 f"n{k}.{attr} ({what}) is a {type(value).__name__}, expected a plain float",

@@ -116,7 +116,9 @@ def _start_sandbox(catalog: Catalog) -> None:
     # project (solutions, graders), nor what LLMKIT_SANDBOX_PROTECT lists (other submissions).
     extra = [Path(p) for p in os.environ.get("LLMKIT_SANDBOX_PROTECT", "").split(os.pathsep) if p]
     allowed = [Path(sys.prefix), Path(sys.base_prefix), Path(llmkit.__file__).parent]
-    activate(Sandbox(protected=[catalog.root, *extra], allowed=allowed))
+    sandbox = Sandbox(protected=[catalog.root, *extra], allowed=allowed)
+    sandbox.fork_server()  # imports torch while pytest collects the tests
+    activate(sandbox)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

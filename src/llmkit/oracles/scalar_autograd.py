@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from llmkit.sandbox import beside_learner_code
+
 UNARY = ("neg", "exp", "log", "tanh", "relu", "sigmoid")
 BINARY = ("+", "-", "*", "/")
 
@@ -58,6 +60,7 @@ def apply(step, nodes: list):
     return fn(nodes[step[1]], nodes[step[2]])
 
 
+@beside_learner_code
 def evaluate(leaves: list, steps: list) -> list:
     """All nodes of the graph: the leaves, then one node per step."""
     nodes = list(leaves)

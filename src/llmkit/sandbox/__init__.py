@@ -13,6 +13,8 @@ for a remote handle through :func:`worker_of` and :func:`active`.
 
 from __future__ import annotations
 
+import functools
+
 _active = None  # the Sandbox of this pytest run, when --sandbox is on
 
 
@@ -33,3 +35,28 @@ def worker_of(value):
     from llmkit.sandbox.client import worker_of as _worker_of
 
     return _worker_of(value)
+
+
+def _worker_in(args, kwargs):
+    for value in [*args, *kwargs.values()]:
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            worker = worker_of(item)
+            if worker is not None:
+                return worker
+    return None
+
+
+def beside_learner_code(fn):
+    """For engine helpers that call learner objects many times (e.g. run a program of
+    operations on them): when an argument is a remote handle, the whole helper runs in
+    that handle's worker, as one request, and plain data or handles come back."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        worker = _worker_in(args, kwargs) if _active is not None else None
+        if worker is None:
+            return fn(*args, **kwargs)
+        target = f"{fn.__module__}:{fn.__qualname__}"
+        return worker.request("engine", target, list(args), kwargs, doing=f"{fn.__name__}() on your objects")
+
+    return wrapper

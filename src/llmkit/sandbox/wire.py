@@ -373,16 +373,16 @@ def read_message(
     text_len, count, total = HEADER.unpack(read_exactly(fd, HEADER.size, reader))
     if text_len > MAX_JSON_BYTES or count > 4_000_000 or total > MAX_BUFFER_BYTES:
         raise WireError(f"message too large ({text_len} bytes of JSON, {count} buffers, {total} bytes)")
+    body = memoryview(read_exactly(fd, text_len + 8 * count + total, reader))  # the rest, in one read
     try:
-        doc = json.loads(read_exactly(fd, text_len, reader))
+        doc = json.loads(body[:text_len].tobytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WireError(f"not JSON: {exc}") from None
-    sizes = struct.unpack(f"<{count}Q", read_exactly(fd, 8 * count, reader)) if count else ()
+    sizes = struct.unpack(f"<{count}Q", body[text_len : text_len + 8 * count]) if count else ()
     if sum(sizes) != total:
         raise WireError("buffer sizes do not add up")
-    data = memoryview(read_exactly(fd, total, reader))
-    buffers, start = [], 0
+    buffers, start = [], text_len + 8 * count
     for size in sizes:
-        buffers.append(data[start : start + size])
+        buffers.append(body[start : start + size])
         start += size
     return doc, buffers

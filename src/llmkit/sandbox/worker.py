@@ -177,6 +177,9 @@ class Server:
     def op_getattr(self, obj, name: str):
         return getattr(obj, name)
 
+    def op_getattrs(self, objects: list, name: str) -> list:
+        return [getattr(obj, name) for obj in objects]
+
     def op_setattr(self, obj, name: str, value) -> None:
         setattr(obj, name, value)
 
@@ -221,6 +224,16 @@ class Server:
 
     def op_measure_memory(self, fn, inputs, kwargs, trace_python):
         return tuple(ENGINE["measure_memory"](fn, inputs, kwargs=kwargs, trace_python=trace_python))
+
+    def op_engine(self, target: str, args: list, kwargs: dict):
+        """An engine helper marked ``beside_learner_code``, run here on the learner's objects."""
+        import importlib
+
+        module, _, name = target.partition(":")
+        if not module.startswith("llmkit.") or not name.isidentifier():
+            raise wire.WireError(f"not an engine helper: {target!r}")
+        fn = getattr(importlib.import_module(module), name)
+        return getattr(fn, "__wrapped__", fn)(*args, **kwargs)
 
     def op_release(self):
         return None
