@@ -128,6 +128,7 @@ EXPECTED_MESSAGES = {
     "read_graders": "does not allow",
     "modify_inputs": "changed one of its inputs in place",
     "conftest_in_submission": "not started",
+    "use_engine_oracle": "does not allow",
 }
 
 

@@ -482,7 +482,11 @@ def test_encode_iterable_memory_is_bounded(impl, impl_files, draw):
         seed = draw.seed + n
         # A process of its own, measured by the OS (under --sandbox, a sandboxed one).
         run = run_learner_script(
-            MEMORY_CHILD, ["vocab.json", str(n), str(seed)], module_files=impl_files, inputs=inputs
+            MEMORY_CHILD,
+            ["vocab.json", str(n), str(seed)],
+            module_files=impl_files,
+            inputs=inputs,
+            preload=("llmkit.oracles.bpe",),  # the text source, imported before the sandbox's rules
         )
         if run.returncode != 0:
             raise CheckFailure(

@@ -795,6 +795,7 @@ scale = 1 if sys.platform == "darwin" else 1024
 print(os.waitstatus_to_exitcode(status), usage.ru_maxrss * scale, flush=True)
 """
 _CHILD_PRELUDE = """
+{imports}
 from llmkit.sandbox.audit import install_audit_hook as _install
 _install({home!r}, {protected!r}, {allowed!r})
 del _install
@@ -816,13 +817,15 @@ def run_learner_script(
     *,
     module_files: list[str],
     inputs: dict[str, bytes] | None = None,
+    preload: tuple[str, ...] = (),
     timeout_s: float = 90.0,
 ) -> ScriptRun:
     """Run ``script`` in a fresh Python process and measure it, for checks that need a
     process of its own (peak memory). The script gets the module's files (copies, in
     execution order) as a JSON list in ``sys.argv[1]``, then ``args``; it runs in a
     fresh directory holding ``inputs`` (name -> bytes). Under ``--sandbox`` the process
-    obeys the sandbox's rules (limits, user, environment, audit hook)."""
+    obeys the sandbox's rules (limits, user, environment, audit hook); ``preload`` names
+    engine modules the script needs, imported before the rules apply."""
     from llmkit.sandbox import active
 
     sandbox = active()
@@ -843,7 +846,11 @@ def run_learner_script(
         if sandbox is not None:
             protected = [str(p) for p in sandbox.protected]
             allowed = [str(p) for p in sandbox.allowed]
-            child = _CHILD_PRELUDE.format(home=str(home), protected=protected, allowed=allowed) + script
+            imports = "\n".join(f"import {name}" for name in preload)
+            prelude = _CHILD_PRELUDE.format(
+                imports=imports, home=str(home), protected=protected, allowed=allowed
+            )
+            child = prelude + script
         argv = ["-c", _LAUNCHER, "-I", "-c", child, json.dumps(copies), *args]
         pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
         if sandbox is not None:

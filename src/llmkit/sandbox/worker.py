@@ -251,6 +251,7 @@ def prepare_engine() -> None:
         pass
     import llmkit.bans  # noqa: F401  (the ban trap)
     import llmkit.impl  # noqa: F401
+    import llmkit.oracles.scalar_autograd  # noqa: F401  (its program interpreter runs here)
     from llmkit.checks import value_and_grad
     from llmkit.memory import measure_memory
 
