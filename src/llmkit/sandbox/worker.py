@@ -15,6 +15,7 @@ The grader decodes every answer as plain data and computes every verdict itself.
 
 from __future__ import annotations
 
+import importlib
 import operator
 import os
 import sys
@@ -37,6 +38,7 @@ BUILTINS = {
     "setitem": operator.setitem,
     "contains": operator.contains,
 }
+WORKER_ORACLES = ("llmkit.oracles.scalar_autograd", "llmkit.oracles.lora")
 ENGINE: dict = {}  # engine functions run next to the learner's code, bound at start-up
 SNAPSHOT_BYTES = 16 * 2**20  # input storages up to this size are compared byte for byte after a call
 
@@ -227,8 +229,6 @@ class Server:
 
     def op_engine(self, target: str, args: list, kwargs: dict):
         """An engine helper marked ``beside_learner_code``, run here on the learner's objects."""
-        import importlib
-
         module, _, name = target.partition(":")
         if not module.startswith("llmkit.") or not name.isidentifier():
             raise wire.WireError(f"not an engine helper: {target!r}")
@@ -251,7 +251,11 @@ def prepare_engine() -> None:
         pass
     import llmkit.bans  # noqa: F401  (the ban trap)
     import llmkit.impl  # noqa: F401
-    import llmkit.oracles.scalar_autograd  # noqa: F401  (its program interpreter runs here)
+    # Oracles the worker needs (learner code may not import the others; see audit.py):
+    # the scalar-autograd program interpreter runs here, and graders send LoRA's toy
+    # models, pickled. Neither holds a reference algorithm of an exercise.
+    for name in WORKER_ORACLES:
+        importlib.import_module(name)
     from llmkit.checks import value_and_grad
     from llmkit.memory import measure_memory
 
