@@ -251,6 +251,7 @@ def prepare_engine() -> None:
         pass
     import llmkit.bans  # noqa: F401  (the ban trap)
     import llmkit.impl  # noqa: F401
+
     # Oracles the worker needs (learner code may not import the others; see audit.py):
     # the scalar-autograd program interpreter runs here, and graders send LoRA's toy
     # models, pickled. Neither holds a reference algorithm of an exercise.
