@@ -130,3 +130,15 @@ def _package_dir(name: str) -> str | None:
     spec = importlib.util.find_spec(name)
     locations = list(spec.submodule_search_locations or []) if spec else []
     return os.path.realpath(locations[0]) + os.sep if locations else None
+
+
+def apply_limits(caps: dict[str, int]) -> None:
+    """Set each ``resource.RLIMIT_*`` named in ``caps`` (soft and hard), never above the
+    current hard limit. Used in a child before it runs anything of the learner's."""
+    import resource
+
+    for name, value in caps.items():
+        which = getattr(resource, name)
+        _, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))

@@ -23,7 +23,6 @@ import ctypes
 import json
 import os
 import pwd
-import resource
 import select
 import shutil
 import signal
@@ -40,6 +39,7 @@ import torch
 
 from llmkit.checks import CheckFailure
 from llmkit.sandbox import wire
+from llmkit.sandbox.audit import apply_limits
 
 MALLOC_MMAP_THRESHOLD = 32 * 2**20
 MALLOC_TRIM_THRESHOLD = 256 * 2**20
@@ -154,14 +154,8 @@ def resource_limits(limits: Limits, unprivileged: bool) -> dict[str, int]:
 def limit_resources(limits: Limits, unprivileged: bool):
     """A preexec function applying ``limits`` in a child before it executes Python."""
 
-    def apply() -> None:
-        for name, value in resource_limits(limits, unprivileged).items():
-            which = getattr(resource, name)
-            soft, hard = resource.getrlimit(which)
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(which, (value, value))
-
-    return apply
+    caps = resource_limits(limits, unprivileged)
+    return lambda: apply_limits(caps)
 
 
 def sandboxed_popen(
@@ -665,29 +659,26 @@ class RemoteObject:
         text = self._llmkit_request("builtin", "str", self)
         return text if isinstance(text, str) else repr(self)
 
+    def _llmkit_builtin(self, name: str, kind: type):
+        """``name(self)`` run in the worker; the answer must be exactly of type ``kind``."""
+        value = self._llmkit_request("builtin", name, self)
+        if type(value) is not kind:
+            raise TypeError(
+                f"{name}() of {self._llmkit_type} gave a {type(value).__name__}, not {kind.__name__}"
+            )
+        return value
+
     def __len__(self) -> int:
-        n = self._llmkit_request("builtin", "len", self)
-        if type(n) is not int:
-            raise TypeError(f"len() of {self._llmkit_type} is not an int")
-        return n
+        return self._llmkit_builtin("len", int)
 
     def __bool__(self) -> bool:
-        b = self._llmkit_request("builtin", "bool", self)
-        if type(b) is not bool:
-            raise TypeError("__bool__ did not return a bool")
-        return b
+        return self._llmkit_builtin("bool", bool)
 
     def __float__(self) -> float:
-        x = self._llmkit_request("builtin", "float", self)
-        if type(x) is not float:
-            raise TypeError("float() did not give a float")
-        return x
+        return self._llmkit_builtin("float", float)
 
     def __int__(self) -> int:
-        x = self._llmkit_request("builtin", "int", self)
-        if type(x) is not int:
-            raise TypeError("int() did not give an int")
-        return x
+        return self._llmkit_builtin("int", int)
 
     def __getitem__(self, key):
         return self._llmkit_request("builtin", "getitem", self, key)

@@ -24,7 +24,7 @@ import traceback
 import torch
 
 from llmkit.sandbox import wire
-from llmkit.sandbox.audit import install_audit_hook
+from llmkit.sandbox.audit import apply_limits, install_audit_hook
 
 BUILTINS = {
     "iter": iter,
@@ -276,16 +276,11 @@ def die_with_parent() -> None:
 
 def become_worker(order: dict, channel: int) -> None:
     """In a freshly forked child: take on the sandbox's rules, then serve ``channel``."""
-    import resource
     import tempfile
 
     die_with_parent()
     os.setsid()
-    for name, value in order["limits"].items():
-        which = getattr(resource, name)
-        soft, hard = resource.getrlimit(which)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (value, value))
+    apply_limits(order["limits"])
     home = order["home"]
     null = os.open(os.devnull, os.O_RDWR)
     err = os.open(os.path.join(home, "stderr.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
