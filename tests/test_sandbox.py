@@ -14,7 +14,10 @@ import torch
 import llmkit
 from llmkit.checks import CheckFailure, poison
 from llmkit.sandbox import wire
-from llmkit.sandbox.client import Limits, RemoteObject, Sandbox, SandboxFailure, run_learner_script
+from llmkit.sandbox.launch import Limits, SandboxFailure
+from llmkit.sandbox.remote import RemoteObject
+from llmkit.sandbox.script import run_learner_script
+from llmkit.sandbox.session import Sandbox
 
 # --- wire format -------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from llmkit.checks import CheckFailure
 from llmkit.oracles import bpe as oracle
-from llmkit.sandbox.client import run_learner_script
+from llmkit.sandbox.script import run_learner_script
 from llmkit.timing import compare_speed
 
 pytestmark = pytest.mark.exercise("2.1")

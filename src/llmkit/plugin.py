@@ -105,18 +105,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _start_sandbox(catalog: Catalog) -> None:
-    """Learner code runs only in sandbox workers from here on (see :mod:`llmkit.sandbox`)."""
+    """Learner code runs only in sandbox workers from here on (see :mod:`llmkit.sandbox`),
+    in the jail that ``LLMKIT_JAIL`` names (the strongest available by default)."""
     import sys
 
     import llmkit
     from llmkit.sandbox import activate
-    from llmkit.sandbox.client import Sandbox
+    from llmkit.sandbox.session import Sandbox
 
     # The worker may read the interpreter's files and the engine, nothing else of the
-    # project (solutions, graders), nor what LLMKIT_SANDBOX_PROTECT lists (other submissions).
+    # project (solutions, graders), nor what LLMKIT_SANDBOX_PROTECT lists (other
+    # submissions, the output directory).
     extra = [Path(p) for p in os.environ.get("LLMKIT_SANDBOX_PROTECT", "").split(os.pathsep) if p]
-    allowed = [Path(sys.prefix), Path(sys.base_prefix), Path(llmkit.__file__).parent]
-    sandbox = Sandbox(protected=[catalog.root, *extra], allowed=allowed)
+    engine = Path(llmkit.__file__).parent
+    allowed = [Path(sys.prefix), Path(sys.base_prefix), engine]
+    secret = [catalog.root / "solutions", catalog.root / "graders", engine / "oracles", *extra]
+    sandbox = Sandbox(protected=[catalog.root, *extra], allowed=allowed, secret=secret)
     sandbox.fork_server()  # imports torch while pytest collects the tests
     activate(sandbox)
 

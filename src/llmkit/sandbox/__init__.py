@@ -3,8 +3,15 @@
 * :mod:`llmkit.sandbox.wire` — the message format: JSON plus raw buffers, never
   pickle from the worker;
 * :mod:`llmkit.sandbox.worker` — the process where learner code runs;
-* :mod:`llmkit.sandbox.client` — worker processes, their limits, and the remote
-  handles graders call as if they were the learner's module.
+* :mod:`llmkit.sandbox.launch` — the jail (bubblewrap namespaces, or a dedicated
+  user), the workers' environment and limits;
+* :mod:`llmkit.sandbox.seccomp` — the workers' system-call filter;
+* :mod:`llmkit.sandbox.forkserver` — the jailed process that forks the workers;
+* :mod:`llmkit.sandbox.channel` — the grader's end of one worker;
+* :mod:`llmkit.sandbox.remote` — the handles graders call as if they were the
+  learner's objects;
+* :mod:`llmkit.sandbox.script` — learner code in a fresh process, measured by the OS;
+* :mod:`llmkit.sandbox.session` — one grading run's sandbox.
 
 The engine's checks that must run next to the learner's code (``value_and_grad``,
 ``measure_memory``) and the speed comparison (worker CPU time from the OS) look
@@ -24,7 +31,7 @@ def activate(sandbox) -> None:
 
 
 def active():
-    """The running :class:`~llmkit.sandbox.client.Sandbox`, or None when learner code runs in-process."""
+    """The running :class:`~llmkit.sandbox.session.Sandbox`, or None when learner code runs in-process."""
     return _active
 
 
@@ -32,7 +39,7 @@ def worker_of(value):
     """The worker holding ``value`` when it is a remote handle, else None."""
     if _active is None:
         return None
-    from llmkit.sandbox.client import worker_of as _worker_of
+    from llmkit.sandbox.remote import worker_of as _worker_of
 
     return _worker_of(value)
 

@@ -1,0 +1,137 @@
+"""Learner code in a fresh process of its own, measured by the OS (peak memory).
+
+Linux carries a process's peak RSS across exec, so a child forked from the (large)
+grader would report at least the grader's size. A small launcher, started in the
+run's jail, becomes the sandbox user, starts the learner's process and reports
+that process's exit status and peak RSS from ``os.wait4`` on a pipe of its own:
+the learner's process never holds that pipe, cannot signal, trace or read the
+launcher (seccomp; the launcher is not dumpable), and in a namespace jail cannot
+reset its peak through ``/proc`` (mounted read-only there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmkit.sandbox.launch import jail_command, make_home, resource_limits, worker_environment
+
+_LAUNCHER = r"""
+import json, os, subprocess, sys
+order = json.loads(sys.argv[1])
+report = os.fdopen(order["report_fd"], "w")
+if order["confine"]:
+    from llmkit.sandbox.worker import confine
+    confine(order)
+proc = subprocess.Popen([sys.executable, "-I", "-c", order["child"], *sys.argv[2:]], close_fds=True)
+_, status, usage = os.wait4(proc.pid, 0)
+scale = 1 if sys.platform == "darwin" else 1024
+report.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss * scale}")
+report.close()
+"""
+_CHILD_PRELUDE = """
+{imports}
+from llmkit.sandbox.audit import install_audit_hook as _install
+from llmkit.sandbox.seccomp import install_filter as _filter
+_filter()
+_install({home!r}, {protected!r}, {allowed!r})
+del _install, _filter
+"""
+
+
+@dataclass
+class ScriptRun:
+    returncode: int  # the learner's process's exit code (negative: killed by that signal)
+    stdout: str  # what the learner's process printed
+    stderr: str
+    peak_rss_bytes: int  # its peak resident memory, from the OS
+    timed_out: bool = False
+
+
+def run_learner_script(
+    script: str,
+    args: list[str],
+    *,
+    module_files: list[str],
+    inputs: dict[str, bytes] | None = None,
+    preload: tuple[str, ...] = (),
+    timeout_s: float = 90.0,
+) -> ScriptRun:
+    """Run ``script`` in a fresh Python process and measure it, for checks that need a
+    process of its own (peak memory). The script gets the module's files (copies, in
+    execution order) as a JSON list in ``sys.argv[1]``, then ``args``; it runs in a
+    fresh directory holding ``inputs`` (name -> bytes). Under ``--sandbox`` the process
+    runs in the run's jail under the workers' rules (user, limits, seccomp, audit hook);
+    ``preload`` names engine modules the script needs, imported before the rules apply."""
+    from llmkit.sandbox import active
+
+    sandbox = active()
+    jail = sandbox.jail if sandbox is not None and sandbox.jail.kind != "trusted" else None
+    user = jail.user if jail else None
+    home = make_home(sandbox.root if sandbox else None, user)
+    try:
+        copies = []
+        for i, path in enumerate(module_files):
+            target = home / f"{i}_{Path(path).name}"
+            shutil.copyfile(path, target)
+            copies.append(str(target))
+        for name, data in (inputs or {}).items():
+            (home / Path(name).name).write_bytes(data)
+        if user is not None:
+            for path in home.iterdir():
+                os.chown(path, user.pw_uid, user.pw_gid)
+        child = script
+        if sandbox is not None:
+            prelude = _CHILD_PRELUDE.format(
+                imports="\n".join(f"import {name}" for name in preload),
+                home=str(home),
+                protected=[str(p) for p in sandbox.protected],
+                allowed=[str(p) for p in sandbox.allowed],
+            )
+            child = prelude + script
+        read_end, write_end = os.pipe()
+        order = {"report_fd": write_end, "confine": sandbox is not None, "child": child, "home": str(home)}
+        if sandbox is not None:
+            order.update(
+                uid=user.pw_uid if user else None,
+                gid=user.pw_gid if user else None,
+                limits=resource_limits(sandbox.limits, user is not None),
+                env=worker_environment(home),
+            )
+        argv = [sys.executable, "-I", "-c", _LAUNCHER, json.dumps(order), json.dumps(copies), *args]
+        if jail is not None:
+            argv = jail_command(jail, sandbox.root, argv)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=home,
+                env=worker_environment(home) if sandbox is not None else None,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(write_end,),
+                start_new_session=True,
+            )
+        finally:
+            os.close(write_end)
+        with os.fdopen(read_end) as report:
+            try:
+                out, err = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                out, err = proc.communicate()
+                return ScriptRun(-signal.SIGKILL, "", err.decode(errors="replace")[-2000:], 0, timed_out=True)
+            line = report.read(200)
+        try:
+            code, rss = (int(x) for x in line.split())
+        except ValueError:
+            code, rss = (proc.returncode or 1), 0
+        return ScriptRun(code, out.decode(errors="replace"), err.decode(errors="replace")[-2000:], rss)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
