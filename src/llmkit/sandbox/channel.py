@@ -183,11 +183,20 @@ class Worker:
             _fail(self._garbage(doing, wire.WireError("not a message")))
         return doc, buffers
 
-    def request(self, op: str, *args, doing: str | None = None, timeout_s: float | None = None):
+    def request(
+        self,
+        op: str,
+        *args,
+        doing: str | None = None,
+        timeout_s: float | None = None,
+        hold: list[tuple[int, object]] = (),
+    ):
+        """Run ``op`` in the worker on ``args``; ``hold`` (id, value) pairs are decoded
+        and kept by the worker first, as the inputs :class:`Held` names."""
         doing = doing or op
         if not self.alive:
             _fail(self.fatal or SandboxFailure(f"the process running your code had stopped before {doing}"))
-        holds: list[tuple[int, torch.Tensor]] = []
+        holds: list[tuple[int, object]] = list(hold)
         encoder = wire.Encoder(_grader_ref, allow_pickle=True, cached=lambda t: self._hold_id(t, holds))
         doc = {"op": op, "args": encoder.encode(tuple(args))}
         if holds:
@@ -248,6 +257,41 @@ class Worker:
             self.pending_release.append(entry[2])
         self.held[id(t)] = (t, t._version, None)  # seen once
         return None
+
+    def send_inputs(self, *values, doing: str = "receiving inputs") -> list[Held]:
+        """Send ``values`` (plain data) in a request of their own; the worker decodes
+        them into fresh objects and keeps them until :meth:`forget_inputs`. Pass the
+        returned :class:`Held` markers in place of the values to later requests."""
+        held = []
+        for value in values:
+            held.append(Held(self.next_hold, value))
+            self.next_hold -= 1
+        self.request("release", doing=doing, hold=[(h.rid, h.value) for h in held])
+        return held
+
+    def forget_inputs(self, held: list[Held]) -> None:
+        """Let the worker drop inputs from :meth:`send_inputs` (with the next request)."""
+        self.pending_release.extend(h.rid for h in held)
+
+    def timed_call(self, fn: RemoteObject, args: list, kwargs: dict, doing: str):
+        """``fn(*args, **kwargs)`` in the worker on inputs it has never seen, and the CPU
+        time the OS counted for the worker from before the inputs were sent until the
+        answer came back (read here, never in the worker). The inputs travel in a
+        request of their own, so the call's request is the same few bytes every time;
+        that request is inside the bracket too, so nothing the learner's code does when
+        the inputs arrive (say, work ahead of the call) escapes the clock."""
+        start = self.cpu_seconds()
+        if start is None:
+            _fail(self.fatal or SandboxFailure("the process running your code stopped before a timing"))
+        held = self.send_inputs(list(args), dict(kwargs), doing=f"receiving inputs for {doing}")
+        try:
+            value = self.request("call", fn, *held, doing=doing)
+            end = self.cpu_seconds()
+        finally:
+            self.forget_inputs(held)
+        if end is None:
+            _fail(self.fatal or SandboxFailure("the process running your code stopped during a timing"))
+        return value, end - start
 
     def release_holds(self) -> None:
         """Forget the inputs kept for this test (called between tests)."""
@@ -312,9 +356,20 @@ def _fail(exc: SandboxFailure):
     raise exc.with_traceback(None) from None
 
 
+class Held:
+    """An input the worker already holds (see :meth:`Worker.send_inputs`); it travels as its id."""
+
+    __slots__ = ("rid", "value")
+
+    def __init__(self, rid: int, value) -> None:
+        self.rid, self.value = rid, value
+
+
 def _grader_ref(value) -> dict:
     if isinstance(value, RemoteObject):
         return {"ref": object.__getattribute__(value, "_llmkit_id")}
+    if isinstance(value, Held):
+        return {"cached": value.rid}
     raise TypeError(f"{type(value).__name__} is not plain data")
 
 

@@ -91,6 +91,10 @@ def worker_pid(channel: int, timeout_s: float) -> int:
             data, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(struct.calcsize("3i")))
         except OSError as exc:
             raise SandboxFailure(f"the sandbox worker did not start ({exc})") from None
+        finally:
+            # A timeout makes the file description non-blocking, and a dup shares it:
+            # the channel must stay blocking (a large write would fail with EAGAIN).
+            sock.settimeout(None)
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and data == b"!":
                 return struct.unpack("3i", payload[: struct.calcsize("3i")])[0]

@@ -240,6 +240,17 @@ def _namespace_flags() -> list[str]:
     return [*flags, "--die-with-parent", "--new-session"]
 
 
+def _python_dirs() -> list[str]:
+    """What the interpreter reads: its prefixes and every package directory on its path
+    (a ``.pth`` file may add one outside the prefix), as real paths, outermost first.
+    Never other entries of ``sys.path``: the current directory may be the kit's checkout."""
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    paths += [p for p in sys.path if os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")]
+    real = {os.path.realpath(p) for p in paths if p and os.path.isdir(p)}
+    system = ("/usr/", "/bin/", "/sbin/", "/lib")
+    return sorted((p for p in real if not (p + "/").startswith(system) and p != "/usr"), key=len)
+
+
 def _engine_dir() -> Path:
     import llmkit
 
@@ -282,18 +293,19 @@ def jail_command(jail: Jail, writable: Path, argv: list[str]) -> list[str]:
         "localtime",
     ):
         cmd += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    seen: set[str] = set()
-    for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix):
-        real = os.path.realpath(prefix)
-        if real not in seen and not real.startswith(("/usr/", "/bin/", "/lib")):
-            seen.add(real)
-            cmd += [*parents(real), "--ro-bind", real, real]
-            if prefix != real:
-                cmd += ["--symlink", real, prefix]
-    engine = _engine_dir()
-    cmd += [*parents(str(engine)), "--ro-bind", str(engine), str(engine), "--tmpfs", str(engine / "oracles")]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     cmd += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
+    bound: list[str] = []
+    for path in _python_dirs():
+        if not any(path == b or path.startswith(b + "/") for b in bound):
+            bound.append(path)
+            cmd += [*parents(path), "--ro-bind", path, path]
+    for path in (sys.prefix, sys.base_prefix, os.path.dirname(sys.executable)):
+        real = os.path.realpath(path)
+        if real != os.path.abspath(path) and not any(path.startswith(b + "/") for b in bound):
+            cmd += [*parents(path), "--symlink", real, path]  # a prefix reached through a link
+    engine = _engine_dir()
+    cmd += [*parents(str(engine)), "--ro-bind", str(engine), str(engine), "--tmpfs", str(engine / "oracles")]
     for dev in sorted(Path("/dev").glob("nvidia*")):  # a GPU, for the Triton exercise
         cmd += ["--dev-bind", str(dev), str(dev)]
     cmd += [*parents(str(writable)), "--bind", str(writable), str(writable)]

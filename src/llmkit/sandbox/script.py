@@ -26,10 +26,15 @@ _LAUNCHER = r"""
 import json, os, subprocess, sys
 order = json.loads(sys.argv[1])
 report = os.fdopen(order["report_fd"], "w")
+out, err = os.dup(1), os.dup(2)  # the grader's pipes, for the learner's process
 if order["confine"]:
-    from llmkit.sandbox.worker import confine
+    from llmkit.sandbox.confine import confine  # no torch here: its RSS would pass to the child
     confine(order)
-proc = subprocess.Popen([sys.executable, "-I", "-c", order["child"], *sys.argv[2:]], close_fds=True)
+proc = subprocess.Popen(
+    [sys.executable, "-I", "-c", order["child"], *sys.argv[2:]], close_fds=True, stdout=out, stderr=err
+)
+os.close(out)
+os.close(err)
 _, status, usage = os.wait4(proc.pid, 0)
 scale = 1 if sys.platform == "darwin" else 1024
 report.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss * scale}")
