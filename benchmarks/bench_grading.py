@@ -11,6 +11,10 @@
    (references and stubs), 5 that crash (os._exit at import or in a call) and 5 that
    hang, graded with ``-j`` jobs and the default per-call time limit (or ``--timeout``).
    Target: it completes with 30 rows in the gradebook.
+3. Start-up of a jailed worker, per jail this machine allows (``trusted`` = no jail):
+   the fork server's start (bwrap, interpreter, torch and the engine imported) and a
+   worker's start (fork, confinement, seccomp, the 2.3 reference imported), medians
+   of ``--repeats`` and ratios against no jail.
 """
 
 from __future__ import annotations
@@ -102,6 +106,45 @@ def batch(catalog, exercise_id: str, jobs: int) -> None:
         print(f"          crashers {scores[20:25]}, hangers {scores[25:]}")
 
 
+def jail_startup(catalog, repeats: int) -> None:
+    import sys
+
+    import llmkit
+    from llmkit.sandbox.launch import JailUnavailable, choose_jail
+    from llmkit.sandbox.session import Sandbox
+
+    module = catalog.root / "solutions" / catalog.get("2.3").module
+    allowed = [Path(sys.prefix), Path(sys.base_prefix), Path(llmkit.__file__).parent]
+    medians = {}
+    for kind in ("trusted", "namespaces", "user"):
+        try:
+            jail = choose_jail(kind)
+            servers, workers = [], []
+            for _ in range(repeats):
+                sandbox = Sandbox(protected=[catalog.root], allowed=allowed, jail=jail)
+                try:
+                    start = time.perf_counter()
+                    sandbox.module("warm", [module], ())  # waits for the fork server
+                    servers.append(time.perf_counter() - start)
+                    for i in range(3):
+                        start = time.perf_counter()
+                        sandbox.module(f"w{i}", [module], ())
+                        workers.append(time.perf_counter() - start)
+                finally:
+                    sandbox.close()
+        except JailUnavailable as exc:
+            print(f"  {kind:10s}: not available here ({str(exc)[:120]})")
+            continue
+        medians[kind] = statistics.median(servers), statistics.median(workers)
+    base_server, base_worker = medians.get("trusted", (None, None))
+    print(f"jailed start-up, median of {repeats} fork servers and {3 * repeats} workers:")
+    for kind, (server, worker) in medians.items():
+        ratio = ""
+        if base_server:
+            ratio = f"   ({server / base_server:.2f}x, {worker / base_worker:.2f}x no jail)"
+        print(f"  {kind:10s}: fork server {server * 1000:7.0f} ms   worker {worker * 1000:6.1f} ms{ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="gradings of the references per mode")
@@ -110,6 +153,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=None, help="per-call limit in seconds (sandbox)")
     parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--skip-compare", action="store_true")
+    parser.add_argument("--skip-startup", action="store_true")
     args = parser.parse_args()
     if args.timeout:
         os.environ["LLMKIT_SANDBOX_TIMEOUT"] = str(args.timeout)
@@ -117,6 +161,8 @@ def main() -> None:
     print(f"# grading benchmark: {platform.machine()}, {os.cpu_count()} CPUs, repeats={args.repeats}")
     if not args.skip_compare:
         sandbox_vs_in_process(catalog, args.repeats)
+    if not args.skip_startup:
+        jail_startup(catalog, args.repeats)
     if not args.skip_batch:
         batch(catalog, args.batch_exercise, args.jobs)
 

@@ -82,4 +82,31 @@ def test_report_renders_results_and_survives_a_bad_file(kit, tmp_path):
     assert "skipped" in report.stdout and "broken.json" in report.stdout
     gradebook = (out / "gradebook.csv").read_text()
     assert gradebook.splitlines()[1].startswith("alice,")
-    assert (out / "report.html").exists() and (out / "alice" / "feedback.html").exists()
+    assert (out / "report.html").exists() and (out / "submissions" / "alice" / "feedback.html").exists()
+
+
+def test_grade_refuses_without_a_jail_and_names_the_flag(tmp_path, monkeypatch, capsys):
+    """No silent degradation: without a jail `llmkit grade` grades nothing, says why and
+    names --trust-submissions; with that flag it grades in plain sandbox workers."""
+    import os
+    import shutil
+
+    from llmkit.catalog import load_catalog
+    from llmkit.sandbox import launch
+
+    catalog = load_catalog()
+    sub = tmp_path / "alice" / "section2"
+    sub.mkdir(parents=True)
+    shutil.copy(catalog.root / "exercises" / "section2" / "attention.py", sub / "attention.py")
+    monkeypatch.setattr(launch, "namespaces_available", lambda: "bubblewrap (bwrap) is not installed")
+    monkeypatch.setattr(launch.os, "geteuid", lambda: 1000)
+    monkeypatch.delenv("LLMKIT_JAIL", raising=False)
+    argv = ["grade", str(tmp_path / "alice"), "-o", str(tmp_path / "grades"), "--only", "2.3", "--seed", "1"]
+    assert main(argv) == 2
+    said = capsys.readouterr().out
+    assert "bubblewrap (bwrap) is not installed" in said and "--trust-submissions" in said
+    assert not (tmp_path / "grades").exists(), "something was graded"
+    monkeypatch.setattr(os, "environ", {**os.environ})  # the command sets LLMKIT_JAIL for its children
+    assert main([*argv, "--trust-submissions"]) == 0
+    assert "jail: trusted" in capsys.readouterr().out
+    assert (tmp_path / "grades" / "gradebook.csv").exists()

@@ -4,7 +4,6 @@ submission out, batches that survive bad input, reruns that skip finished work."
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -114,7 +113,7 @@ def test_every_submission_gets_a_result(batch):
     results, sources, outdir = batch
     assert sorted(results) == sorted(submission_id(s) for s in sources)
     for sid in results:
-        assert SubmissionResult.read(outdir / sid / "result.json").submission == sid
+        assert SubmissionResult.read(outdir / "submissions" / sid / "result.json").submission == sid
 
 
 def test_good_submissions_get_full_points(batch):
@@ -156,16 +155,17 @@ def test_cli_grades_reports_and_skips_finished_work(tmp_path, capsys, catalog, r
     sub = make_dir(tmp_path, "bob", {MODULE: reference})
     out = tmp_path / "grades"
     assert main(["grade", str(sub), "-o", str(out), "--only", "2.3", "--seed", "5"]) == 0
-    first = (out / "bob" / "result.json").stat().st_mtime_ns
+    bob = out / "submissions" / "bob"
+    first = (bob / "result.json").stat().st_mtime_ns
     rows = (out / "gradebook.csv").read_text().splitlines()
     assert len(rows) == 2 and rows[1].startswith("bob,")
-    assert (out / "report.html").exists() and (out / "bob" / "feedback.html").exists()
-    assert json.loads((out / "bob" / "gradescope_results.json").read_text())["score"] == 20
+    assert (out / "report.html").exists() and (bob / "feedback.html").exists()
+    assert json.loads((bob / "gradescope_results.json").read_text())["score"] == 20
     assert main(["grade", str(sub), "-o", str(out), "--only", "2.3"]) == 0
-    assert (out / "bob" / "result.json").stat().st_mtime_ns == first, "a finished submission was regraded"
+    assert (bob / "result.json").stat().st_mtime_ns == first, "a finished submission was regraded"
     assert "already graded" in capsys.readouterr().out
     assert main(["grade", str(sub), "-o", str(out), "--only", "2.3", "--force"]) == 0
-    assert (out / "bob" / "result.json").stat().st_mtime_ns != first
+    assert (bob / "result.json").stat().st_mtime_ns != first
 
 
 def test_a_folder_of_submissions_stands_for_them(tmp_path):
@@ -184,9 +184,11 @@ def test_cli_rejects_unknown_exercise_ids(tmp_path, capsys):
     assert "9.9" in capsys.readouterr().out
 
 
-def test_two_submissions_with_one_id_are_refused(tmp_path, catalog):
+def test_two_submissions_with_one_id_get_ids_of_their_own(tmp_path, catalog):
+    from llmkit.grading import assign_ids
+
     a = make_dir(tmp_path / "x", "same", {MODULE: "x"})
     b = make_dir(tmp_path / "y", "same", {MODULE: "x"})
-    with pytest.raises(SubmissionError, match="share the id"):
-        grade_batch([a, b], catalog, tmp_path / "out")
-    shutil.rmtree(tmp_path / "x")
+    taken = make_dir(tmp_path / "z", "same-2", {MODULE: "x"})  # a natural id is never handed out twice
+    assert assign_ids([b, taken, a]) == ["same-3", "same-2", "same"]  # by source path, not by order given
+    assert assign_ids([Path("Same"), Path("same.zip")]) == ["Same", "same-2"]  # case-insensitively

@@ -250,12 +250,12 @@ def test_write_reports(tmp_path, catalog, results):
     dirs = write_reports([*results.values(), extra, twin], catalog, outdir)
 
     assert not (tmp_path / "evil").exists()
-    assert dirs["../evil"].parent == outdir and dirs["../evil"].name == "___evil"
+    assert dirs["../evil"].parent == outdir / "submissions" and dirs["../evil"].name == "___evil"
     assert dirs["a/b"] != dirs["a_b"]  # sanitised names that collide get a suffix
     files = sorted(p.relative_to(outdir).as_posix() for p in outdir.rglob("*") if p.is_file())
     assert "gradebook.csv" in files and "report.html" in files
     for sub in dirs.values():
-        assert sub.resolve().parent == outdir.resolve()
+        assert sub.resolve().parent == (outdir / "submissions").resolve()
         for name in ("feedback.html", "gradescope_results.json", "exercism_results.json"):
             assert (sub / name).is_file()
     assert not [f for f in files if f.endswith(".tmp") or "/." in f or f.startswith(".")]  # no temp files

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -153,7 +154,8 @@ def cmd_report(args) -> int:
             unreadable.append(f"{path}: {exc}")
     written = write_reports(results, catalog, args.output)
     console.print(
-        f"{len(written)} submissions -> {args.output}/gradebook.csv, report.html, <id>/feedback.html"
+        f"{len(written)} submissions -> {args.output}/gradebook.csv, report.html, "
+        "submissions/<id>/feedback.html"
     )
     for problem in unreadable:
         console.print(f"skipped {problem}", style="red", markup=False)
@@ -170,30 +172,58 @@ def _exercise_selection(catalog, only: list[str] | None):
 def cmd_grade(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from llmkit.grading import expand_sources, grade_batch
-    from llmkit.reports import write_reports
+    from llmkit.grading import SubmissionError, expand_sources, grade_batch
+    from llmkit.reports import print_write_error, write_reports
 
     catalog = load_catalog()
     exercises = _exercise_selection(catalog, args.only)
     outdir = Path(args.output)
-    sources = expand_sources([Path(s) for s in args.submissions])
+
+    def note(message: str) -> None:
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    if not args.no_sandbox:
+        from llmkit.sandbox.launch import JailUnavailable, choose_jail
+
+        try:
+            jail = choose_jail("trusted" if args.trust_submissions else None)
+        except JailUnavailable as exc:
+            console.print(f"llmkit grade: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+            return 2
+        os.environ["LLMKIT_JAIL"] = jail.kind  # every grading process uses this one
+        note(f"learner code runs in sandbox workers, jail: {jail.kind}")
+    mode = "one" if args.one_submission else "folder" if args.folder_of_submissions else "auto"
+    sources = expand_sources([Path(s) for s in args.submissions], catalog, mode=mode, on_note=note)
+    if not sources:
+        console.print("llmkit grade: no submissions found; nothing graded", style="red", markup=False)
+        return 2
     progress = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}"), console=console,
     )  # fmt: skip
-    with progress:
-        task = progress.add_task("", total=len(sources))
+    try:
+        with progress:
+            task = progress.add_task("", total=len(sources))
 
-        def done(source: Path, result) -> None:
-            note = "already graded" if result is None else f"{result.points:g}/{result.max_points:g}"
-            progress.update(task, advance=1, description=f"{Path(source).name}: {note}")
+            def done(source: Path, result) -> None:
+                what = "already graded" if result is None else f"{result.points:g}/{result.max_points:g}"
+                progress.update(task, advance=1, description=f"{Path(source).name}: {what}")
 
-        results = grade_batch(
-            sources, catalog, outdir, exercises=exercises, seed=args.seed,
-            jobs=args.jobs, force=args.force, sandbox=not args.no_sandbox, on_done=done,
-        )  # fmt: skip
-    write_reports(results, catalog, outdir)
-    where = "in-process" if args.no_sandbox else "sandboxed"
+            results = grade_batch(
+                sources, catalog, outdir, exercises=exercises, seed=args.seed, jobs=args.jobs,
+                force=args.force, sandbox=not args.no_sandbox, on_done=done, on_note=note,
+            )  # fmt: skip
+    except SubmissionError as exc:  # only when the output directory cannot be used at all
+        console.print(f"llmkit grade: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    unwritten: list[Path] = []
+
+    def write_error(path: Path, exc: BaseException) -> None:
+        unwritten.append(path)
+        print_write_error(path, exc)
+
+    write_reports(results, catalog, outdir, on_error=write_error)
+    where = "in-process" if args.no_sandbox else f"sandboxed, jail: {os.environ['LLMKIT_JAIL']}"
     table = Table(title=f"llmkit grades ({len(results)} submissions, {where})")
     table.add_column("submission", no_wrap=True)
     for ex in exercises:
@@ -206,8 +236,17 @@ def cmd_grade(args) -> int:
         problem = (result.error or "").splitlines()[0][:60] if result.error else ""
         table.add_row(result.submission, *cells, f"{result.points:g}/{result.max_points:g}", problem)
     console.print(table)
-    console.print(f"results, gradebook.csv, report.html and per-learner feedback in {outdir}/")
-    return 0
+    console.print(
+        f"gradebook.csv and report.html in {outdir}/; results and per-learner feedback in "
+        f"{outdir}/submissions/<id>/",
+        markup=False,
+        highlight=False,
+    )
+    if unwritten:
+        console.print(f"{len(unwritten)} file(s) could not be written (see above)", style="red")
+    # Grading completed: 0, whatever the learners scored and whichever per-learner file failed; 1 only
+    # when the gradebook itself was not written (a script must not pick up a stale one).
+    return 1 if outdir / "gradebook.csv" in unwritten else 0
 
 
 def cmd_gradescope_build(args) -> int:
@@ -280,13 +319,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("grade", help="grade submissions with the hidden graders, sandboxed (instructors)")
+    p = sub.add_parser(
+        "grade",
+        help="grade submissions with the hidden graders, sandboxed (instructors)",
+        description=(
+            "Grade submissions with the hidden graders, learner code in sandbox workers. Which paths are "
+            "submissions: a zip (or any file) is one submission. A directory is ONE submission when it "
+            "holds a catalog module path (sectionN/<topic>.py of some exercise, e.g. "
+            "section2/attention.py) directly or under its only top folder; otherwise it is a folder of "
+            "submissions, and each child directory or .zip in it is one (names starting with '.' or "
+            "'__' skipped). --one-submission and --folder-of-submissions force either reading for "
+            "every directory given. Submissions whose names give the same id get alice, alice-2, ... "
+            "(in the order of their paths)."
+        ),
+    )
     p.add_argument(
         "submissions",
         nargs="+",
-        help="submission directories laid out like exercises/, zips, or a folder holding several of them",
+        help="submission directories laid out like exercises/, zips, or folders of them (see above)",
     )
-    p.add_argument("-o", "--output", required=True, help="output directory (results, gradebook, reports)")
+    reading = p.add_mutually_exclusive_group()
+    reading.add_argument(
+        "--one-submission",
+        action="store_true",
+        help="read every directory given as one submission",
+    )
+    reading.add_argument(
+        "--folder-of-submissions",
+        action="store_true",
+        help="read every directory given as a folder of submissions (each child directory or zip is one)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output directory: gradebook.csv, report.html, and submissions/<id>/ (result, feedback)",
+    )
     p.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
     p.add_argument("--seed", type=int, default=None, help="seed for every submission (default: fresh each)")
     p.add_argument("--only", action="append", metavar="IDS", help="exercise ids, e.g. --only 2.1,2.3")
@@ -295,6 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-sandbox",
         action="store_true",
         help="run learner code in the grading process (trusted code only)",
+    )
+    p.add_argument(
+        "--trust-submissions",
+        action="store_true",
+        help="grade in sandbox workers without a jail where none can be built (trusted code only)",
     )
     p.set_defaults(func=cmd_grade)
 

@@ -134,8 +134,15 @@ if [ "$NEEDS_GPT2" = 1 ]; then
     LLMKIT_CACHE="$SOURCE/@CACHE_DIR@" "$VENV/bin/llmkit" fetch-assets
 fi
 
-# 6. Graders and assets are for the grader process (root) only.
+# 6. Graders, assets and the engine's oracles are for the grader process (root) only:
+#    where the container refuses namespaces, workers run as `nobody`, which must not
+#    read them. bubblewrap (namespaces) and libseccomp (system-call filter) make the jail.
 chmod -R go-rwx "$SOURCE"
+ENGINE="$("$VENV/bin/python" -c 'import llmkit, os; print(os.path.dirname(llmkit.__file__))')"
+chmod -R go-rwx "$ENGINE/oracles"
+apt-get install -y --no-install-recommends bubblewrap libseccomp2 || {
+    apt-get update && apt-get install -y --no-install-recommends bubblewrap libseccomp2
+} || echo "llmkit set-up: bubblewrap not installed; workers will run as a dedicated user"
 
 # 7. Smoke test: the engine imports and reads this bundle's catalog.
 cd "$SOURCE"

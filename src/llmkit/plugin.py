@@ -120,7 +120,12 @@ def _start_sandbox(catalog: Catalog) -> None:
     engine = Path(llmkit.__file__).parent
     allowed = [Path(sys.prefix), Path(sys.base_prefix), engine]
     secret = [catalog.root / "solutions", catalog.root / "graders", engine / "oracles", *extra]
-    sandbox = Sandbox(protected=[catalog.root, *extra], allowed=allowed, secret=secret)
+    from llmkit.sandbox.launch import JailUnavailable
+
+    try:
+        sandbox = Sandbox(protected=[catalog.root, *extra], allowed=allowed, secret=secret)
+    except JailUnavailable as exc:
+        raise pytest.UsageError(f"--sandbox: {exc}") from None
     sandbox.fork_server()  # imports torch while pytest collects the tests
     activate(sandbox)
 

@@ -106,8 +106,14 @@ class SubmissionResult:
             error=data.get("error"),
         )
 
+    def to_bytes(self) -> bytes:
+        """The canonical serialisation: exactly the bytes :meth:`write` puts in the file (UTF-8 JSON,
+        two-space indent, ASCII only, fields in schema order, a final newline). The grader's MAC
+        (:mod:`llmkit.grading`) is computed over these bytes."""
+        return (json.dumps(self.to_json(), indent=2) + "\n").encode("utf-8")
+
     def write(self, path: Path) -> None:
-        write_json_atomically(path, self.to_json())
+        write_bytes_atomically(path, self.to_bytes())
 
     @classmethod
     def read(cls, path: Path) -> SubmissionResult:
@@ -116,12 +122,17 @@ class SubmissionResult:
 
 def write_json_atomically(path: Path, payload: dict) -> None:
     """Write to a temporary file in the same directory, then rename over ``path``."""
+    write_bytes_atomically(path, json.dumps(payload, indent=2).encode("utf-8"))
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file (mode 0600) beside ``path``, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
