@@ -3,7 +3,7 @@
     python benchmarks/bench_attention.py                    # the reference solution
     python benchmarks/bench_attention.py --impl exercises   # your work
 
-Times are medians of interleaved repeats (llmkit.timing.compare_speed);
+Times are medians of interleaved repeats (llmkit.timing.compare_fixed);
 ratio = implementation time / torch time (lower is better, 1.0 = as fast).
 """
 
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from llmkit.bench import benchmark_parser, header, load_benchmarked
 from llmkit.oracles import attention as oracle
-from llmkit.timing import compare_speed
+from llmkit.timing import compare_fixed
 
 SDPA_SHAPES = [  # (B, H, L, d)
     (1, 8, 128, 64),
@@ -34,7 +34,7 @@ def main() -> None:
     for b, h, length, d in SDPA_SHAPES:
         q, k, v = (torch.randn(b, h, length, d, generator=gen) for _ in range(3))
         for causal in (False, True):
-            r = compare_speed(
+            r = compare_fixed(
                 lambda: impl.scaled_dot_product_attention(q, k, v, is_causal=causal),
                 lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
                 repeats=args.repeats,
@@ -47,7 +47,7 @@ def main() -> None:
         mha.load_state_dict(oracle.state_dict_for_learner(reference))
         x = torch.randn(b, length, d_model, generator=gen)
         with torch.no_grad():
-            r = compare_speed(
+            r = compare_fixed(
                 lambda: mha(x), lambda: reference(x, x, x, need_weights=False), repeats=args.repeats
             )
         case = f"mha B={b} L={length} d_model={d_model} heads={heads}"

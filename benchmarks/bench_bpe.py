@@ -26,7 +26,7 @@ from pathlib import Path
 
 from llmkit.bench import benchmark_parser, load_benchmarked
 from llmkit.oracles import bpe as oracle
-from llmkit.timing import compare_speed
+from llmkit.timing import compare_fixed
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 SPECIAL = "<|endoftext|>"
@@ -82,7 +82,7 @@ def main() -> None:
         mb = len(text.encode("utf-8")) / 1e6
         vocab, merges = impl.train_bpe(text, args.vocab_size, [SPECIAL])
         if hf:
-            r = compare_speed(
+            r = compare_fixed(
                 lambda: impl.train_bpe(text, args.vocab_size, [SPECIAL]),
                 lambda: hf_train(text, args.vocab_size),
                 repeats=args.repeats,
@@ -108,7 +108,7 @@ def main() -> None:
                 print(f"{name:<28} encode with {label}: DIFFERS FROM TIKTOKEN")
                 continue
             base = min(timed(lambda: enc.encode_ordinary(text)) for _ in range(args.repeats))
-            r = compare_speed(
+            r = compare_fixed(
                 lambda: tok.encode(text), lambda: enc.encode_ordinary(text), repeats=args.repeats, number=1
             )
             for what, t, b in (("cold", cold, base), ("warm", r.candidate_s, r.baseline_s)):

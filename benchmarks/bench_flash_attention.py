@@ -4,7 +4,7 @@ attention, time and peak memory, same run.
     python benchmarks/bench_flash_attention.py                    # the reference solution
     python benchmarks/bench_flash_attention.py --impl exercises   # your work
 
-Times are medians of interleaved repeats (llmkit.timing.compare_speed); ratio =
+Times are medians of interleaved repeats (llmkit.timing.compare_fixed); ratio =
 time / torch SDPA time (lower is better). Peak memory is llmkit.memory's count of
 the bytes held at once in tensors each call creates (outputs included). It sees
 every aten op's results, not scratch space *inside* one kernel: torch's fused SDPA
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from llmkit.bench import benchmark_parser, header, load_benchmarked
 from llmkit.memory import format_bytes, measure_memory
 from llmkit.oracles.flash_attention import naive_attention
-from llmkit.timing import compare_speed
+from llmkit.timing import compare_fixed
 
 SHAPES = [  # (B, H, N, D)
     (1, 8, 512, 64),
@@ -48,12 +48,12 @@ def main() -> None:
         for causal in (False, True):
             kw = {"causal": causal, "block_q": args.block, "block_k": args.block}
             with torch.no_grad():
-                tiled = compare_speed(
+                tiled = compare_fixed(
                     lambda: flash(q, k, v, **kw),
                     lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
                     repeats=args.repeats,
                 )
-                naive = compare_speed(
+                naive = compare_fixed(
                     lambda: naive_attention(q, k, v, causal),
                     lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
                     repeats=args.repeats,

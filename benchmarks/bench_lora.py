@@ -3,7 +3,7 @@
     python benchmarks/bench_lora.py                    # the reference solution
     python benchmarks/bench_lora.py --impl exercises   # your work
 
-Times are medians of interleaved repeats (llmkit.timing.compare_speed), float32:
+Times are medians of interleaved repeats (llmkit.timing.compare_fixed), float32:
 
 * forward: unmerged LoRALinear (eval, no dropout) / nn.Linear, and merged
   LoRALinear / nn.Linear, under torch.no_grad();
@@ -28,7 +28,7 @@ from torch import nn
 
 from llmkit.bench import benchmark_parser, header, load_benchmarked
 from llmkit.oracles.lora import TinyTransformer
-from llmkit.timing import compare_speed
+from llmkit.timing import compare_fixed
 
 LAYER_CASES = [  # (tokens, in, out, r)
     (16, 4096, 4096, 16),
@@ -59,8 +59,8 @@ def time_layers(impl, repeats: int) -> None:
         x = torch.randn(tokens, d_in, generator=gen)
         case = f"fwd tokens={tokens} {d_in}->{d_out} r={r}"
         with torch.no_grad():
-            fwd = compare_speed(lambda: lora(x), lambda: linear(x), repeats=repeats)
-            mrg = compare_speed(lambda: merged(x), lambda: linear(x), repeats=repeats)
+            fwd = compare_fixed(lambda: lora(x), lambda: linear(x), repeats=repeats)
+            mrg = compare_fixed(lambda: merged(x), lambda: linear(x), repeats=repeats)
         print(
             f"{case:<34} {fwd.candidate_s * 1e3:9.3f} {fwd.baseline_s * 1e3:10.3f} {fwd.ratio:6.2f}"
             f"   {mrg.ratio:12.2f}"
@@ -71,7 +71,7 @@ def time_layers(impl, repeats: int) -> None:
             out = module(xg)
             out.backward(torch.ones_like(out))
 
-        train = compare_speed(lambda: step(lora), lambda: step(linear), repeats=repeats)
+        train = compare_fixed(lambda: step(lora), lambda: step(linear), repeats=repeats)
         case = f"fwd+bwd tokens={tokens} {d_in}->{d_out} r={r}"
         print(f"{case:<34} {train.candidate_s * 1e3:9.3f} {train.baseline_s * 1e3:10.3f} {train.ratio:6.2f}")
 

@@ -4,7 +4,7 @@
     python benchmarks/bench_lstm.py --impl exercises   # your work
 
 CPU, float32, forward only (no_grad) and forward + backward. Times are medians of
-interleaved repeats (llmkit.timing.compare_speed); ratio = implementation time /
+interleaved repeats (llmkit.timing.compare_fixed); ratio = implementation time /
 torch time (lower is better, 1.0 = as fast). Target: the reference cell within 2x
 of nn.LSTMCell at B=64, H=256.
 """
@@ -15,7 +15,7 @@ import torch
 
 from llmkit.bench import benchmark_parser, header, load_benchmarked
 from llmkit.oracles import lstm as oracle
-from llmkit.timing import compare_speed
+from llmkit.timing import compare_fixed
 
 CELL_SIZES = [(64, 256, 256), (16, 128, 128), (256, 512, 512)]  # (B, I, H)
 SEQ_SIZES = [(32, 64, 256, 256)]  # (T, B, I, H)
@@ -50,9 +50,9 @@ def main() -> None:
             torch.randn(b, h, generator=gen),
         )
         with torch.no_grad():
-            r = compare_speed(lambda: cell(x, (h0, c0)), lambda: reference(x, (h0, c0)), repeats=args.repeats)
+            r = compare_fixed(lambda: cell(x, (h0, c0)), lambda: reference(x, (h0, c0)), repeats=args.repeats)
         report(f"cell forward B={b} I={i} H={h}", r)
-        r = compare_speed(fwd_bwd(cell, x, (h0, c0)), fwd_bwd(reference, x, (h0, c0)), repeats=args.repeats)
+        r = compare_fixed(fwd_bwd(cell, x, (h0, c0)), fwd_bwd(reference, x, (h0, c0)), repeats=args.repeats)
         report(f"cell forward+backward B={b} I={i} H={h}", r)
     for t, b, i, h in SEQ_SIZES:
         reference = oracle.torch_cell(i, h, True, torch.float32, seed=0)
@@ -61,7 +61,7 @@ def main() -> None:
         layer = oracle.torch_lstm(reference)
         x = torch.randn(t, b, i, generator=gen)
         with torch.no_grad():
-            r = compare_speed(lambda: impl.lstm(x, cell), lambda: layer(x), repeats=args.repeats)
+            r = compare_fixed(lambda: impl.lstm(x, cell), lambda: layer(x), repeats=args.repeats)
         report(f"lstm vs nn.LSTM T={t} B={b} I={i} H={h}", r)
 
 

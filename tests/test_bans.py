@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmkit.bans import (
+    DISPATCH_OPS,
+    RUNS,
     BannedCallError,
     Violation,
     assert_no_banned_mentions,
@@ -346,3 +348,218 @@ def test_trap_rejects_a_name_in_no_importable_module():
     with pytest.raises(ValueError, match="cannot resolve banned name 'no_such_package_xyz.f'"):
         with trap_banned_calls(["no_such_package_xyz.f"], [], "2.3"):
             pass
+
+
+# --- runtime trap at torch's dispatcher ---------------------------------------
+
+CAPTURED_SOURCE = textwrap.dedent(
+    """\
+    import importlib
+    import threading
+
+    import torch
+
+    _sdpa = getattr(importlib.import_module("torch.nn." + "functional"), "scaled_dot_" + "product_attention")
+    _method = getattr(torch.Tensor, "soft" + "max")
+    _aten = getattr(torch.ops.aten, "_soft" + "max")
+    _later = lambda t: _method(t, -1)  # MARK stored
+    exported = _sdpa  # handed out as the module's own
+
+
+    def captured(q, k, v):
+        return _sdpa(q, k, v)  # MARK captured
+
+
+    def aten_direct(x):
+        return _aten(x, -1, False)  # MARK aten
+
+
+    def method(x):
+        return _method(x, -1)  # MARK method
+
+
+    def stored_lambda(x):
+        return _later(x)
+
+
+    def inference(q, k, v):
+        with torch.inference_mode():
+            return _sdpa(q, k, v)  # MARK inference
+
+
+    def three_d(q, k, v):
+        return _sdpa(q[0], k[0], v[0])  # MARK 3d
+
+
+    def on_a_thread(x):
+        out = []
+
+        def work():
+            try:
+                out.append(_method(x, -1))  # MARK thread
+            except Exception as exc:
+                out.append(exc)
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+        return out[0]
+
+
+    def allowed(x, w, target):
+        y = torch.nn.functional.linear(x, w) @ w  # matmul and nn.Linear are allowed in 2.3
+        return torch.nn.functional.cross_entropy(y, target)  # runs _log_softmax, not banned in 2.3
+    """
+)
+
+
+def _captured_line(mark: str) -> int:
+    for number, text in enumerate(CAPTURED_SOURCE.splitlines(), start=1):
+        if text.endswith(f"# MARK {mark}"):
+            return number
+    raise AssertionError(mark)
+
+
+@pytest.fixture
+def captured(tmp_path):
+    """A learner module that looked the banned functions up at import, outside any trap."""
+    path = tmp_path / "captured_attention.py"
+    path.write_text(CAPTURED_SOURCE, encoding="utf-8")
+    assert scan_source(CAPTURED_SOURCE, str(path), BANNED) == []  # the static scan cannot see them
+    spec = importlib.util.spec_from_file_location("llmkit_test_bans_captured", str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SDPA_NAME = "torch.nn.functional.scaled_dot_product_attention"
+SOFTMAX_NAMES = "torch.softmax / torch.nn.functional.softmax / torch.special.softmax / torch.Tensor.softmax"
+
+
+@pytest.mark.parametrize(
+    ("fn_name", "mark", "names", "op", "make_args"),
+    [
+        ("captured", "captured", SDPA_NAME, "aten.scaled_dot_product_attention", _qkv),
+        ("aten_direct", "aten", SOFTMAX_NAMES, "aten._softmax", lambda: (torch.randn(2, 3),)),
+        ("method", "method", SOFTMAX_NAMES, "aten.softmax", lambda: (torch.randn(2, 3),)),
+        ("stored_lambda", "stored", SOFTMAX_NAMES, "aten.softmax", lambda: (torch.randn(2, 3),)),
+        ("inference", "inference", SDPA_NAME, "aten.scaled_dot_product_attention", _qkv),
+        ("three_d", "3d", SDPA_NAME, "aten.scaled_dot_product_attention", _qkv),
+    ],
+)
+def test_dispatcher_catches_banned_work_however_it_was_looked_up(
+    captured, fn_name, mark, names, op, make_args
+):
+    args = make_args()
+    with trap_banned_calls(BANNED, [captured.__file__], "2.3") as trap:
+        with pytest.raises(BannedCallError) as info:
+            getattr(captured, fn_name)(*args)
+    where = f"captured_attention.py line {_captured_line(mark)}"
+    assert f"exercise 2.3 bans {names}, and your code ran it ({op}, {where})" in str(info.value)
+    assert "Hint:" in str(info.value)
+    assert trap.calls == [f"{names} ({op}, {where})"]
+
+
+def test_dispatcher_catches_each_sdpa_backend(captured):
+    """The CPU flash kernel and the math fallback, reached with autograd on."""
+    q, k, v = (t.requires_grad_() for t in _qkv())
+    with trap_banned_calls(["torch._scaled_dot_product_flash_attention_for_cpu"], [captured.__file__], "7.1"):
+        with pytest.raises(
+            BannedCallError, match=r"ran it \(aten._scaled_dot_product_flash_attention_for_cpu"
+        ):
+            captured.captured(q, k, v)
+    with trap_banned_calls(["torch._scaled_dot_product_attention_math"], [captured.__file__], "7.1"):
+        with pytest.raises(BannedCallError, match=r"ran it \(aten._scaled_dot_product_attention_math"):
+            captured.three_d(q, k, v)
+
+
+def test_grader_side_calls_are_not_counted(captured):
+    """The grader's own calls (its oracles, and even the learner's captured objects called
+    from grader code) run normally while a trap is installed in-process."""
+    q, k, v = _qkv()
+    x = torch.randn(2, 3)
+    with trap_banned_calls(BANNED, [captured.__file__], "2.3") as trap:
+        want = torch.exp(x) / torch.exp(x).sum(-1, keepdim=True)
+        assert torch.allclose(torch.ops.aten._softmax(x, -1, False), want)
+        assert torch.allclose(captured._method(x, -1), want)
+        with torch.inference_mode():
+            out = F.scaled_dot_product_attention(q, k, v)
+        assert torch.allclose(captured.exported(q, k, v), out)
+        mha = nn.MultiheadAttention(4, 2, batch_first=True)
+        y, w = mha(q[0], q[0], q[0])
+        y.sum().backward()
+        assert w.shape == (2, 3, 3)
+    assert trap.calls == []
+
+
+def test_learner_work_on_another_thread_is_caught(captured):
+    x = torch.randn(2, 3)
+    with trap_banned_calls(BANNED, [captured.__file__], "2.3") as trap:
+        error = captured.on_a_thread(x)
+    assert isinstance(error, BannedCallError)
+    assert trap.calls == [
+        f"{SOFTMAX_NAMES} (aten.softmax, captured_attention.py line {_captured_line('thread')})"
+    ]
+
+
+def test_allowed_library_functions_are_not_caught(captured):
+    x, w = torch.randn(4, 3, requires_grad=True), torch.randn(3, 3)
+    with trap_banned_calls(BANNED, [captured.__file__], "2.3") as trap:
+        captured.allowed(x, w, torch.tensor([0, 1, 2, 0])).backward()
+    assert trap.calls == []
+    assert x.grad is not None
+
+
+def test_in_the_sandbox_block_every_banned_kernel_counts(captured):
+    """block_is_learner_code (the sandbox worker, where only learner code runs in the
+    block): a library function the module handed out as its own counts, though no
+    learner frame is on the stack."""
+    q, k, v = _qkv()
+    x = torch.randn(2, 3)
+    with trap_banned_calls(BANNED, [captured.__file__], "2.3", block_is_learner_code=True) as trap:
+        with pytest.raises(BannedCallError) as info:
+            captured.exported(q, k, v)
+        assert str(info.value).startswith(
+            f"exercise 2.3 bans {SDPA_NAME}, and your code ran it (aten.scaled_dot_product_attention)"
+        )
+        with pytest.raises(BannedCallError):
+            captured._method(x, -1)  # grader-side in-process, but the whole block is the learner's here
+    assert trap.calls == [
+        f"{SDPA_NAME} (aten.scaled_dot_product_attention)",
+        f"{SOFTMAX_NAMES} (aten.softmax)",
+    ]
+
+
+def test_the_reference_solution_is_not_caught():
+    """Everything the 2.3 reference does, with every banned kernel counted (the sandbox's
+    setting), autograd on and off."""
+    from llmkit.impl import resolve_root
+
+    catalog = load_catalog(PROJECT_ROOT)
+    exercise = catalog.get("2.3")
+    ref = resolve_root("solutions", catalog.root).load(exercise)
+    files = [ref.__file__]
+    q, k, v = (t.requires_grad_() for t in _qkv())
+    mask = torch.rand(3, 3) > 0.5
+    with trap_banned_calls(exercise.banned, files, "2.3", block_is_learner_code=True) as trap:
+        ref.softmax(torch.randn(2, 5), dim=0)
+        ref.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=True).sum().backward()
+        with torch.inference_mode():
+            ref.scaled_dot_product_attention(q, k, v)
+        mha = ref.MultiHeadAttention(4, 2)
+        mha(q[0], mask=mask).sum().backward()
+    assert trap.calls == []
+
+
+def test_every_catalog_ban_is_known_to_the_dispatcher():
+    """Each banned name maps to aten operators (some of which this torch has), or runs
+    only through banned names that the same exercise bans too."""
+    for exercise in load_catalog(PROJECT_ROOT).exercises:
+        banned = set(exercise.banned)
+        for name in banned:
+            ops = DISPATCH_OPS.get(name)
+            assert ops is not None, f"{exercise.id}: {name} is missing from bans.DISPATCH_OPS"
+            if not any(hasattr(torch.ops.aten, op) for op in ops) or name in RUNS:
+                runs = RUNS.get(name, ())
+                assert runs, f"{exercise.id}: {name} has no aten operator here and no RUNS entry"
+                assert set(runs) <= banned, f"{exercise.id} bans {name} but not all of {runs}"

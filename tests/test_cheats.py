@@ -15,7 +15,9 @@ from llmkit.grading import grade_batch
 
 CHEATS_DIR = Path(__file__).parent / "cheats"
 CHEATS = sorted(CHEATS_DIR.glob("*.py"))
-TRACES = ["/tmp/llmkit-cheat-was-here", "/tmp/llmkit-unpickled"]  # files cheats try to create
+# Files cheats try to create.
+TRACES = ["/tmp/llmkit-cheat-was-here", "/tmp/llmkit-unpickled", "/tmp/llmkit-cheat-survivor"]
+CANARY = "llmkit-canary-7f3a"  # in the grader's environment: no cheat may read it
 PYTEST_INI = "[pytest]\naddopts = -p no:llmkit --impl solutions\n"
 
 
@@ -58,6 +60,7 @@ def graded(tmp_path_factory, catalog):
         groups.setdefault(exercise_id, []).append(sub)
     saved = os.environ.get("LLMKIT_SANDBOX_TIMEOUT")
     os.environ["LLMKIT_SANDBOX_TIMEOUT"] = "5"  # hangs cost 5 s, not the default minute
+    os.environ["LLMKIT_CHEAT_CANARY"] = CANARY
     try:
         out = {}
         for exercise_id, subs in groups.items():
@@ -73,6 +76,7 @@ def graded(tmp_path_factory, catalog):
                 out[sub.name] = (result, stub_result)
         return out
     finally:
+        os.environ.pop("LLMKIT_CHEAT_CANARY", None)
         if saved is None:
             os.environ.pop("LLMKIT_SANDBOX_TIMEOUT", None)
         else:
@@ -83,16 +87,76 @@ def test_the_catalogue_is_large_enough():
     assert len(CHEATS) >= 20
 
 
+# Cheats that also do some honest work: the grader tests that work alone passes. Each
+# may pass those tests and no other, and score no more than the stub plus their points.
+# A correct but naive 7.1 (the N x N scores, in torch or numpy) earns 17 of 20 points:
+# everything but memory. A correct 2.3 with slow Python loops earns 19 of 20: everything
+# but speed. Measured by grading the cheats with their tricks taken out.
+NAIVE_FLASH_ATTENTION = {
+    "test_output_matches_sdpa_float64",
+    "test_lse_matches_float64_logsumexp",
+    "test_float32_matches",
+    "test_single_query",
+    "test_causal_long_sequence",
+    "test_large_logits",
+    "test_sm_scale_is_used",
+    "test_inputs_unchanged_and_every_element_written",
+    "test_no_library_shortcuts",
+}
+SLOW_ATTENTION = {
+    "test_softmax_matches_torch",
+    "test_softmax_stable_and_all_minus_inf",
+    "test_sdpa_matches_torch",
+    "test_sdpa_large_logits",
+    "test_sdpa_fully_masked_rows_are_zero",
+    "test_sdpa_gradients",
+    "test_sdpa_leaves_inputs_alone_and_writes_every_element",
+    "test_mha_matches_torch",
+    "test_mha_mask_and_gradients",
+    "test_no_library_shortcuts",
+}
+HONEST_TESTS = {
+    "replace_engine_helper": {"test_inputs_are_not_changed_and_ints_work"},  # a forward pass: 1 point
+    "wrap_measure_memory": NAIVE_FLASH_ATTENTION,  # 17 points
+    "numpy_naive_attention": NAIVE_FLASH_ATTENTION,  # 17 points
+    "cache_by_identity": SLOW_ATTENTION,  # 19 points
+}
+# The tests those cheats aim at: each must fail on its measurement, with this in its message.
+TARGETED = {
+    "wrap_measure_memory": {
+        "test_peak_memory_is_tiled": "to the peak resident memory of its process",
+        "test_causal_peak_memory_is_tiled": "to the peak resident memory of its process",
+    },
+    "numpy_naive_attention": {
+        "test_peak_memory_is_tiled": "to the peak resident memory of its process",
+        "test_causal_peak_memory_is_tiled": "to the peak resident memory of its process",
+    },
+    "cache_by_identity": {"test_sdpa_speed_is_vectorised": "on fresh inputs); the limit is"},
+}
+
+
 @pytest.mark.parametrize("cheat", [c.stem for c in CHEATS])
 def test_cheat_scores_no_more_than_the_stub(graded, cheat):
     result, stub = graded[cheat]
+    honest = HONEST_TESTS.get(cheat, set())
     assert stub.points == 0 and stub.max_points > 0
     assert result.max_points == stub.max_points, "the cheat changed what was graded"
-    assert result.points <= stub.points, [(t.name, t.status, t.message[:200]) for t in result.tests]
+    allowance = sum(t.max_points for t in result.tests if t.name in honest)
+    seen = [(t.name, t.status, t.message[:200]) for t in result.tests]
+    assert result.points <= stub.points + allowance, seen
     assert result.tests, "no test ran: the grader did not get as far as grading"
     for test in result.tests:
-        assert test.status in ("failed", "error", "not_started", "skipped")
+        assert test.status in ("failed", "error", "not_started", "skipped") or test.name in honest
         assert "def test_" not in test.message, "grader source leaked into the feedback"
+
+
+@pytest.mark.parametrize("cheat", sorted(TARGETED))
+def test_the_measurement_a_cheat_aims_at_fails(graded, cheat):
+    result, _ = graded[cheat]
+    tests = {t.name: t for t in result.tests}
+    for name, words in TARGETED[cheat].items():
+        assert tests[name].status == "failed", (name, tests[name].status, tests[name].message[:500])
+        assert words in tests[name].message, (name, tests[name].message[:500])
 
 
 def test_cheats_leave_no_trace(graded, catalog):
@@ -124,11 +188,14 @@ EXPECTED_MESSAGES = {
     "os_exit_in_call": "exited with code",
     "infinite_loop": "more than 5 s",
     "sleep_past_limit": "more than 5 s",
-    "read_solution": "does not allow reading",
+    "read_solution": "No module named 'solutions'",
     "read_graders": "does not allow",
     "modify_inputs": "changed one of its inputs in place",
     "conftest_in_submission": "not started",
-    "use_engine_oracle": "does not allow",
+    "use_engine_oracle": "No module named 'llmkit.oracles",
+    "captured_banned_call": "bans torch.nn.functional.scaled_dot_product_attention, and your code ran it",
+    "native_read_kit": "read nothing outside the jail (found: [])",
+    "proc_peek": "loot: ",
 }
 
 
@@ -138,3 +205,12 @@ def test_the_feedback_says_what_happened(graded, cheat):
     messages = "\n".join(t.message for t in result.tests)
     assert EXPECTED_MESSAGES[cheat] in messages, messages[:2000]
     assert "During handling" not in messages
+
+
+def test_proc_peek_finds_nothing_of_the_graders(graded):
+    """The worker's /proc shows only its jail: not the grader's environment, seed or report path."""
+    result, _ = graded["proc_peek"]
+    messages = "\n".join(t.message for t in result.tests)
+    assert "loot: " in messages, "the cheat did not run"
+    for secret in (CANARY, "--seed", "--llmkit-report"):
+        assert secret not in messages, f"a sandboxed process read {secret!r} from /proc"

@@ -162,3 +162,63 @@ def test_format_bytes():
     assert format_bytes(1536) == "1.5 KiB"
     assert format_bytes(16 * 2**20) == "16.0 MiB"
     assert format_bytes(3 * 2**30) == "3.0 GiB"
+
+
+# --- peak_memory_of_call: the OS's count, in a fresh process ---------------------------
+
+PEAK_N, PEAK_D = 2048, 32  # one N x N float32 matrix: 16 MiB
+
+LEARNER_MODULE = """
+import math
+import numpy as np
+import torch
+
+def naive(q, k, v):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    weights = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
+    return (weights / weights.sum(dim=-1, keepdim=True)) @ v
+
+def in_numpy(q, k, v):
+    s = q.numpy() @ k.numpy().swapaxes(-1, -2) / math.sqrt(q.shape[-1])
+    w = np.exp(s - s.max(-1, keepdims=True))
+    return torch.from_numpy((w / w.sum(-1, keepdims=True)) @ v.numpy())
+
+def tiled(q, k, v, block=64):
+    out = torch.empty_like(q)
+    for start in range(0, q.shape[-2], block):
+        tile = q[..., start : start + block, :] @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        weights = torch.exp(tile - tile.amax(dim=-1, keepdim=True))
+        out[..., start : start + block, :] = (weights / weights.sum(dim=-1, keepdim=True)) @ v
+    return out
+
+def broken(q, k, v):
+    raise ValueError("learner bug")
+"""
+
+
+def test_peak_memory_of_call_sees_the_n_by_n_matrix_in_torch_and_numpy(tmp_path):
+    from llmkit.memory import peak_memory_of_call
+
+    module = tmp_path / "attention.py"
+    module.write_text(LEARNER_MODULE)
+    q, k, v = qkv(PEAK_N, PEAK_D)
+    want = naive_attention(q, k, v)
+    square = PEAK_N * PEAK_N * F32
+    names = ("naive", "in_numpy", "tiled")
+    used = {name: peak_memory_of_call([str(module)], name, [q, k, v]) for name in names}
+    for name, got in used.items():
+        assert type(got.output) is torch.Tensor, name
+        torch.testing.assert_close(got.output, want, rtol=1e-4, atol=1e-5)
+        assert got.peak_bytes == got.call_peak_rss - got.control_peak_rss
+    assert used["naive"].peak_bytes > 1.5 * square  # the scores and exp(scores - max) coexist
+    assert used["in_numpy"].peak_bytes > 1.5 * square  # numpy's float64 arrays: more still
+    assert used["tiled"].peak_bytes < square / 2, format_bytes(used["tiled"].peak_bytes)
+
+
+def test_peak_memory_of_call_reports_a_failing_call(tmp_path):
+    from llmkit.memory import peak_memory_of_call
+
+    module = tmp_path / "attention.py"
+    module.write_text(LEARNER_MODULE)
+    with pytest.raises(CheckFailure, match="ValueError: learner bug"):
+        peak_memory_of_call([str(module)], "broken", qkv(8, 4))

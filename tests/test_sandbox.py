@@ -299,3 +299,204 @@ def test_run_learner_script_reports_output_and_peak_memory(tmp_path):
     assert 64 * 2**20 < run.peak_rss_bytes < 512 * 2**20
     slow = run_learner_script("import time\ntime.sleep(60)\n", [], module_files=[], timeout_s=1)
     assert slow.timed_out
+
+
+# --- queued operations and gradients driven from the grader's side --------------------------
+
+AUTOGRAD_LEARNER = """
+import sys
+import torch
+
+def engine_modules():
+    return sorted(name for name in sys.modules if name.startswith("llmkit"))
+
+def run(model, tokens):
+    return model(tokens)
+
+class Value:
+    def __init__(self, data):
+        self.data = float(data)
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(self.data + other.data)
+    def __rsub__(self, other):
+        return Value(other - self.data)
+    def __neg__(self):
+        return Value(-self.data)
+
+def stub():
+    raise NotImplementedError
+
+def pair(x, y):
+    return (x * y).tanh(), (x.sum() * 2, {"z": y.exp()})
+
+class Layer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = torch.nn.Linear(3, 2).double()
+        self.frozen = torch.nn.Parameter(torch.ones(2, dtype=torch.float64), requires_grad=False)
+    def forward(self, x):
+        return self.lin(x) * self.frozen
+"""
+
+
+@pytest.fixture
+def autograd_learner(tmp_path):
+    path = tmp_path / "section9" / "autograd.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(AUTOGRAD_LEARNER)
+    return [path]
+
+
+def count_requests(worker, monkeypatch) -> list[str]:
+    ops: list[str] = []
+    request = worker.request
+
+    def counting(op, *args, **kwargs):
+        ops.append(op)
+        return request(op, *args, **kwargs)
+
+    monkeypatch.setattr(worker, "request", counting)
+    return ops
+
+
+def test_queued_operations_travel_in_one_request(sandbox, autograd_learner, monkeypatch):
+    from llmkit.checks import attributes
+    from llmkit.sandbox import pipelined, worker_of
+
+    m = sandbox.module("9.2", autograd_learner, ())
+    monkeypatch.setattr(llmkit.sandbox, "_active", sandbox)
+    ops = count_requests(worker_of(m), monkeypatch)
+    with pipelined(m):
+        a = m.Value(2)
+        b = 2 - (a + 3)  # a reflected operator: run with Python's whole protocol in the worker
+        c = -b
+        assert isinstance(c, RemoteObject)
+        assert attributes([a, b, c], "data") == [2.0, -3.0, 3.0]
+    assert ops == ["getattrs"]
+    assert object.__getattribute__(c, "_llmkit_type") == "Value"
+    assert c.data == 3.0  # outside the block, handles behave as usual
+    with pytest.raises(NotImplementedError), pipelined(m):  # an error in the queue: raised at the end
+        m.stub()
+        m.Value(1)
+    with pytest.raises(TypeError), pipelined(m):
+        attributes([a * 2], "data")  # no __mul__: the error comes with the request that needs an answer
+    assert m.Value(5).data == 5.0  # the worker goes on
+
+
+def test_value_and_grad_drives_sandboxed_code_from_the_grader(sandbox, autograd_learner, monkeypatch):
+    from llmkit.checks import value_and_grad
+    from llmkit.sandbox import worker_of
+
+    m = sandbox.module("9.2", autograd_learner, ())
+    monkeypatch.setattr(llmkit.sandbox, "_active", sandbox)
+    local = {}
+    exec(AUTOGRAD_LEARNER, local)
+    gen = torch.Generator().manual_seed(1)
+    x, y = (torch.randn(4, 3, dtype=torch.float64, generator=gen) for _ in range(2))
+    weights = (
+        torch.randn(4, 3, dtype=torch.float64, generator=gen),
+        (torch.tensor(0.5), {"z": torch.ones(4, 3)}),
+    )
+    got = value_and_grad(m.pair, [x, y], weights)
+    want = value_and_grad(local["pair"], [x, y], weights)
+    assert torch.equal(got.output[0], want.output[0])
+    assert torch.equal(got.output[1][1]["z"], want.output[1][1]["z"])
+    for g, w in zip(got.inputs, want.inputs):
+        assert type(g) is torch.Tensor and torch.equal(g, w)
+    assert got.params == {} and x.grad is None
+
+    layer, mine = m.Layer(), local["Layer"]()
+    ops = count_requests(worker_of(m), monkeypatch)
+    got = value_and_grad(layer, [x], weights[0][:, :2])
+    want = value_and_grad(mine, [x], weights[0][:, :2])
+    assert ops == ["builtin", "value", "call"]  # is it a module; call and read; gradients
+    assert set(got.params) == set(want.params) == {"lin.weight", "lin.bias"}
+    for name, g in want.params.items():
+        assert torch.equal(got.params[name], g)
+    assert torch.equal(got.inputs[0], want.inputs[0])
+    with pytest.raises(CheckFailure, match="output shaped like"):
+        value_and_grad(m.pair, [x, y], torch.ones(4, 3))
+
+
+def test_the_worker_imports_no_oracle(sandbox, autograd_learner):
+    """Graders' toy models travel pickled, their classes from llmkit.toymodels; nothing
+    under llmkit.oracles is (or can be) imported next to the learner's code."""
+    from llmkit.oracles import lora
+
+    m = sandbox.module("9.2", autograd_learner, ())
+    model = lora.tiny_transformer(0)
+    tokens = torch.randint(0, 50, (2, 5), generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(m.run(model, tokens), model(tokens), atol=1e-5)
+    modules = m.engine_modules()
+    assert "llmkit.toymodels" in modules
+    assert not [name for name in modules if name.startswith("llmkit.oracles")]
+
+
+# --- measurements from outside the worker: jailed scripts, timed calls ------------------------
+
+SPEED_LEARNER = """
+import torch
+
+_first = []
+
+def double(x):
+    return x * 2
+
+def remember_first(x):  # keeps the first answer and returns it for every later call
+    if not _first:
+        _first.append(x * 2)
+    return _first[0]
+"""
+
+
+@pytest.fixture
+def active_sandbox(sandbox):
+    from llmkit.sandbox import activate
+
+    activate(sandbox)
+    yield sandbox
+    activate(None)
+
+
+def test_a_jailed_script_reports_its_own_peak_output_and_files(active_sandbox, tmp_path):
+    """The launcher imports no torch (its RSS would pass to the child across exec), the
+    child's stdout reaches the grader, and files come back only as regular files."""
+    module = tmp_path / "big.py"
+    module.write_text("blob = bytearray(64 * 2**20)\n")
+    script = (
+        "import json, os, sys\nexec(open(json.loads(sys.argv[1])[0]).read())\nprint('size', len(blob))\n"
+        "open('out.txt', 'w').write('hello')\nos.symlink('out.txt', 'link.txt')\n"
+    )
+    run = run_learner_script(script, [], module_files=[str(module)], outputs=("out.txt", "link.txt", "none"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"size {64 * 2**20}"
+    assert 64 * 2**20 < run.peak_rss_bytes < 150 * 2**20
+    assert run.files == {"out.txt": b"hello"}
+    small = run_learner_script("print('hi')\n", [], module_files=[])
+    assert small.stdout == "hi\n" and small.peak_rss_bytes < 64 * 2**20
+
+
+def test_timed_calls_get_fresh_inputs_and_the_workers_cpu_time(active_sandbox, tmp_path):
+    from llmkit.timing import compare_speed
+
+    path = tmp_path / "section9" / "fast.py"
+    path.parent.mkdir()
+    path.write_text(SPEED_LEARNER)
+    m = active_sandbox.module("9.2", [path], ())
+    make = lambda i: (torch.randn(256, 256),)
+    result = compare_speed(m.double, lambda x: x * 2, make, repeats=3, number=2)
+    assert result.candidate_s > 0 and result.baseline_s > 0 and result.number == 2
+    value, seconds = active_sandbox.current.timed_call(m.double, [torch.ones(3)], {}, doing="a call")
+    assert torch.equal(value, torch.full((3,), 2.0)) and 0 < seconds < 1
+    with pytest.raises(CheckFailure, match="differs from the baseline's"):
+        compare_speed(m.remember_first, lambda x: x * 2, make, repeats=3, number=1)
+    with pytest.raises(TypeError, match="the learner's callable itself"):
+        compare_speed(lambda x: m.double(x), lambda x: x * 2, make, repeats=1)
+
+
+def test_a_script_that_floods_its_output_costs_the_grader_one_tail(tmp_path):
+    flood = "import sys\nfor _ in range(64):\n    sys.stdout.write('x' * 2**20)\nprint('end')\n"
+    run = run_learner_script(flood, [], module_files=[])
+    assert run.returncode == 0 and run.stdout.endswith("end\n") and len(run.stdout) <= 2**20

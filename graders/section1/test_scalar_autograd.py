@@ -1,9 +1,11 @@
 """Hidden graders for exercise 1.2a (scalar autograd): 15 points.
 
 The oracle is torch autograd in float64 (llmkit.oracles.scalar_autograd). Graphs
-are plain data built by hypothesis and run twice by the same interpreter: on
-torch tensors and on the learner's Values (operators and methods only; just
-``.data`` and ``.grad`` floats are read back).
+are plain data built by hypothesis and run twice by the same interpreter, here in
+the grader: on torch tensors and on the learner's Values (operators and methods
+only; just ``.data`` and ``.grad`` floats are read back). Sandboxed, each operation
+on a Value is a request on a handle; ``pipelined`` sends a whole graph's operations
+in one round trip.
 """
 
 import math
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from llmkit.checks import CheckFailure, attributes
 from llmkit.draw import Draw
 from llmkit.oracles import scalar_autograd as oracle
+from llmkit.sandbox import pipelined
 
 pytestmark = pytest.mark.exercise("1.2a")
 
@@ -43,13 +46,14 @@ def floats_of(nodes, attr: str, what: str) -> list[float]:
 def check_graph(impl, leaves, steps, *, hint, backward_from=-1):
     """The learner's values and leaf gradients against torch float64 autograd."""
     graph = oracle.as_graph_text(leaves, steps)
-    nodes = oracle.evaluate([impl.Value(x) for x in leaves], steps)
-    grads_before = floats_of(nodes[: len(leaves)], "grad", "before backward")
-    if any(grads_before):
-        raise CheckFailure(f"leaf gradients before backward(): expected 0.0, got {grads_before}")
-    nodes[backward_from].backward()
-    values = floats_of(nodes, "data", "value")
-    grads = floats_of(nodes[: len(leaves)], "grad", "gradient")
+    with pipelined(impl):  # three round trips in all when sandboxed
+        nodes = oracle.evaluate([impl.Value(x) for x in leaves], steps)
+        grads_before = floats_of(nodes[: len(leaves)], "grad", "before backward")
+        if any(grads_before):
+            raise CheckFailure(f"leaf gradients before backward(): expected 0.0, got {grads_before}")
+        nodes[backward_from].backward()
+        values = floats_of(nodes, "data", "value")
+        grads = floats_of(nodes[: len(leaves)], "grad", "gradient")
     want_values, want_grads = oracle.torch_values_and_grads(leaves, steps)
     for k, (got, want) in enumerate(zip(values, want_values)):
         if not close(got, want, abs(want)):
@@ -251,10 +255,11 @@ def test_backward_from_an_inner_node(impl, draw):
     x, y, z = (float(v) for v in draw.tensor(3))
     steps = [("*", 0, 1), ("tanh", 3), ("*", 4, 2), ("+", 3, 4)]  # n5 uses z, n4 does not
     graph = oracle.as_graph_text([x, y, z], steps)
-    nodes = oracle.evaluate([impl.Value(v) for v in (x, y, z)], steps)
-    nodes[4].backward()
+    with pipelined(impl):
+        nodes = oracle.evaluate([impl.Value(v) for v in (x, y, z)], steps)
+        nodes[4].backward()
+        got = floats_of(nodes[:3], "grad", "gradient")
     want_values, want_grads = oracle.torch_values_and_grads([x, y, z], steps[:2])
-    got = floats_of(nodes[:3], "grad", "gradient")
     for k in range(3):
         if not close(got[k], want_grads[k], 1.0):
             raise CheckFailure(
@@ -268,17 +273,18 @@ def test_backward_from_an_inner_node(impl, draw):
 @given(seed=SEEDS)
 def test_inputs_are_not_changed_and_ints_work(impl, seed):
     a_val, b_val = (abs(float(v)) + 0.5 for v in Draw(seed).tensor(2))
-    a, b = impl.Value(a_val), impl.Value(int(round(b_val)) or 1)
-    out = ((a * b + 2) / b - a**2).tanh() + (1 - a).relu() + a.log() + b.sigmoid().exp()
-    got = [a.data, b.data]
-    if got != [a_val, float(int(round(b_val)) or 1)]:
+    with pipelined(impl):  # one round trip when sandboxed
+        a, b = impl.Value(a_val), impl.Value(int(round(b_val)) or 1)
+        out = ((a * b + 2) / b - a**2).tanh() + (1 - a).relu() + a.log() + b.sigmoid().exp()
+        a_data, b_data, out_data = attributes([a, b, out], "data")
+    if [a_data, b_data] != [a_val, float(int(round(b_val)) or 1)]:
         raise CheckFailure(
-            f"building an expression changed its inputs: a.data, b.data are now {got}",
+            f"building an expression changed its inputs: a.data, b.data are now {[a_data, b_data]}",
             hint="operations return new Values and never modify their operands",
         )
-    if type(b.data) is not float:
+    if type(b_data) is not float:
         raise CheckFailure(
-            f"Value(3).data is a {type(b.data).__name__}, expected float", hint="data = float(data)"
+            f"Value(3).data is a {type(b_data).__name__}, expected float", hint="data = float(data)"
         )
-    if type(out.data) is not float:
-        raise CheckFailure(f"the result's .data is a {type(out.data).__name__}, expected float")
+    if type(out_data) is not float:
+        raise CheckFailure(f"the result's .data is a {type(out_data).__name__}, expected float")

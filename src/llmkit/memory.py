@@ -1,22 +1,32 @@
-"""Peak tensor memory of one call, measured from the tensors it actually creates.
+"""Peak memory of one call: measured by the OS in a fresh process (the verdict), or
+from the tensors the call creates (advice for learners).
 
-:func:`measure_memory` runs ``fn(*inputs, **kwargs)`` under a
-``TorchDispatchMode`` that sees every aten operation. Each storage an operation
-returns that did not exist before the call is counted as an allocation; a
-``weakref.finalize`` on the storage subtracts it again the moment torch frees it.
-Views share their base's storage and are not counted twice; in-place ops and
-``out=`` buffers count once; the caller's inputs (and anything else that existed
-before the call) count zero. The peak is the most bytes held at once by storages
-the call created, outputs included.
+:func:`peak_memory_of_call` is what graders use. It runs the learner's function once
+on the grader's inputs in a fresh Python process (under ``--sandbox``, in the jail,
+through :func:`llmkit.sandbox.script.run_learner_script`) and takes that process's
+peak resident memory from the OS (``os.wait4``). The same harness runs a control
+process that loads the same inputs and libraries but never loads or calls the
+learner's code; the result is the difference of the two peaks. Nothing the learner's
+code does can lower a peak the kernel recorded, and it never runs in the control, so
+it cannot raise the baseline: memory allocated and freed at import time, in numpy,
+in other threads, counts. Inputs travel as raw bytes in files the grader writes; the
+call's result comes back as plain data (:mod:`llmkit.sandbox.wire`, never pickle) for
+the grader to check, so a call that skips the work earns nothing.
 
-Like :func:`llmkit.checks.value_and_grad`, it takes the callable itself, not a
-lambda around it, and returns plain data (numbers, strings and plain tensors), so
-the same call can run wherever learner code runs.
-
-NumPy buffers are not torch storages; with ``trace_python=True`` the peak of
-``tracemalloc`` (which NumPy reports its buffers to) is returned as
-``python_peak_bytes``. Not seen: scratch memory *inside* a single aten kernel
-(e.g. a fused library kernel's workspace), and work done on other threads.
+:func:`measure_memory` is the tensor-level tracker. It is **advisory only**: it runs
+inside the learner's process (anything there can be replaced: the tracker itself,
+its numbers), and it sees torch storages only. Public tests use it to say *which*
+tensor was large; it never decides a grade, and it never runs in a sandbox worker.
+It runs ``fn(*inputs, **kwargs)`` under a ``TorchDispatchMode`` that sees every aten
+operation. Each storage an operation returns that did not exist before the call is
+counted as an allocation; a ``weakref.finalize`` on the storage subtracts it again
+the moment torch frees it. Views share their base's storage and are not counted
+twice; in-place ops and ``out=`` buffers count once; the caller's inputs (and
+anything else that existed before the call) count zero. The peak is the most bytes
+held at once by storages the call created, outputs included. NumPy buffers are not
+torch storages; with ``trace_python=True`` the peak of ``tracemalloc`` (which NumPy
+reports its buffers to) is returned as ``python_peak_bytes``. Not seen: scratch
+memory *inside* a single aten kernel, and work done on other threads.
 """
 
 from __future__ import annotations
@@ -135,23 +145,22 @@ def measure_memory(
     kwargs: dict | None = None,
     trace_python: bool = False,
 ) -> MemoryUse:
-    """Run ``fn(*inputs, **kwargs)`` once and report the tensor memory it allocated.
+    """Run ``fn(*inputs, **kwargs)`` once and report the tensor memory it allocated
+    (advisory: see the module's docstring; graders use :func:`peak_memory_of_call`).
 
-    Pass the learner's callable itself. Tensors among ``inputs`` and ``kwargs``
-    (and any tensor that existed before the call) are not counted. The call runs
-    with one torch thread (the count is restored afterwards): the per-op
-    bookkeeping is Python, and idle OpenMP workers spinning against it made a
-    busy 2-core machine up to 50x slower.
+    Tensors among ``inputs`` and ``kwargs`` (and any tensor that existed before the
+    call) are not counted. The call runs with one torch thread (the count is restored
+    afterwards): the per-op bookkeeping is Python, and idle OpenMP workers spinning
+    against it made a busy 2-core machine up to 50x slower.
     """
     kwargs = kwargs or {}
     from llmkit.sandbox import worker_of
 
-    worker = worker_of(fn)
-    if worker is not None:  # measured where the learner's code runs
-        got = worker.request("measure_memory", fn, list(inputs), kwargs, trace_python, doing="measure_memory")
-        if not (isinstance(got, tuple) and len(got) == len(MemoryUse._fields)):
-            raise ValueError("measure_memory: the sandboxed worker sent back something else")
-        return MemoryUse(*got)
+    if worker_of(fn) is not None:
+        raise TypeError(
+            "measure_memory is advisory and runs in-process only; grade memory with "
+            "peak_memory_of_call (the OS's peak RSS of a fresh process)"
+        )
     tracker = _StorageTracker()
     tracker.remember_existing(tree_flatten((list(inputs), kwargs))[0])
     started_tracing = trace_python and not tracemalloc.is_tracing()
@@ -185,3 +194,183 @@ def measure_memory(
     )
     tracker.detach_all()
     return result
+
+
+# --- peak RSS of one call, from the OS (the verdict) ----------------------------------
+
+_HARNESS = r"""
+import contextlib, json, sys
+import torch
+from llmkit.bans import trap_banned_calls
+from llmkit.impl import load_module_from_files
+from llmkit.sandbox import wire
+torch.set_num_threads(1)
+files = json.loads(sys.argv[1])
+with open("order.json") as fh:
+    order = json.load(fh)
+tensors = []
+with open("inputs.bin", "rb") as fh:
+    for dtype, shape, nbytes in order["tensors"]:
+        buf = bytearray(nbytes)  # read in place: no second copy, no transient peak
+        if fh.readinto(buf) != nbytes:
+            raise SystemExit("llmkit: the input file is short")
+        kind = getattr(torch, dtype)
+        flat = torch.frombuffer(buf, dtype=kind) if nbytes else torch.empty(0, dtype=kind)
+        tensors.append(flat.view(shape))
+def build(doc):
+    kind, body = next(iter(doc.items()))
+    if kind == "tensor":
+        return tensors[body]
+    if kind == "list":
+        return [build(x) for x in body]
+    if kind == "tuple":
+        return tuple(build(x) for x in body)
+    if kind == "dict":
+        return {k: build(v) for k, v in body}
+    return body
+args, kwargs = build(order["args"]), build(order["kwargs"])
+# The same warm-up in every run: kernels and buffers torch builds on first use.
+_w = torch.ones(8, 8)
+float((_w @ _w).exp().amax(-1).log().sum())
+del _w
+if order["call"]:
+    trap = contextlib.nullcontext()
+    if order["banned"]:
+        trap = trap_banned_calls(order["banned"], files, order["exercise"])
+    with trap as caught:
+        module = load_module_from_files(files, order["exercise"], order["module"])
+        result = getattr(module, order["function"])(*args, **kwargs)
+    calls = list(getattr(caught, "calls", []))
+    def refuse(value):
+        raise TypeError(f"the call returned a {type(value).__name__}, which is not plain data")
+    encoder = wire.Encoder(refuse)
+    doc = encoder.encode(result)
+    with open("output.bin", "wb") as fh:
+        sizes = [fh.write(buffer) for buffer in encoder.buffers]
+    with open("output.json", "w") as fh:
+        json.dump({"value": doc, "sizes": sizes, "banned_calls": calls}, fh)
+"""
+# Imported before the sandbox's rules apply, in the control and the call alike.
+_HARNESS_MODULES = ("torch", "llmkit.bans", "llmkit.impl", "llmkit.sandbox.wire")
+
+
+class CallMemory(NamedTuple):
+    output: Any  # what the call returned, as plain data (tensors, numbers, containers)
+    peak_bytes: int  # call_peak_rss - control_peak_rss: memory the call (and its module) added
+    call_peak_rss: int  # peak RSS of the process that loaded the module and made the call
+    control_peak_rss: int  # peak RSS of the same harness, same inputs, no learner code
+
+
+def _encode_inputs(value, tensors: list[torch.Tensor], depth: int = 0):
+    if depth > 32:
+        raise TypeError("inputs nested too deeply")
+    if isinstance(value, torch.Tensor):
+        tensors.append(as_plain_tensor(value, "input").detach().cpu().contiguous())
+        return {"tensor": len(tensors) - 1}
+    if type(value) in (list, tuple):
+        return {type(value).__name__: [_encode_inputs(v, tensors, depth + 1) for v in value]}
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError("dict inputs need string keys")
+        return {"dict": [[k, _encode_inputs(v, tensors, depth + 1)] for k, v in value.items()]}
+    if value is None or type(value) in (bool, int, float, str):
+        return {"value": value}
+    raise TypeError(f"a {type(value).__name__} cannot be an input of peak_memory_of_call")
+
+
+_CONTROLS: dict[tuple, int] = {}  # (input layout, jailed) -> the control's peak RSS, once per process
+
+
+def peak_memory_of_call(
+    module_files: Sequence[str],
+    function: str,
+    args: Sequence[Any] = (),
+    kwargs: dict | None = None,
+    *,
+    exercise: str = "",
+    banned: Sequence[str] = (),
+    timeout_s: float = 120.0,
+) -> CallMemory:
+    """Call ``function`` of the module made of ``module_files`` (``impl_files`` in a
+    grader: the learner's files, in execution order) on ``args`` and ``kwargs`` in a
+    fresh process, and report the peak resident memory it added, as the OS measured
+    it. ``args`` and ``kwargs`` hold tensors, numbers, strings and containers of them;
+    the call runs with one torch thread and ``banned`` calls trapped, as in a worker.
+
+    Raises :class:`~llmkit.checks.CheckFailure` when the call fails, is killed or sends
+    back something that is not plain data. The control run holds no learner code, so
+    it is measured once per input layout and reused.
+    """
+    import json
+
+    from llmkit.checks import CheckFailure
+    from llmkit.sandbox import active, wire
+    from llmkit.sandbox.script import run_learner_script
+
+    tensors: list[torch.Tensor] = []
+    order = {
+        "args": _encode_inputs(list(args), tensors),
+        "kwargs": _encode_inputs(dict(kwargs or {}), tensors),
+        "function": function,
+        "exercise": exercise,
+        "module": f"llmkit_submission.memory.{function}",
+        "banned": list(banned),
+    }
+    order["tensors"] = [
+        [str(t.dtype).removeprefix("torch."), list(t.shape), t.numel() * t.element_size()] for t in tensors
+    ]
+    raw = b"".join(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"" for t in tensors)
+
+    def run(call: bool):
+        inputs = {"order.json": json.dumps({**order, "call": call}).encode(), "inputs.bin": raw}
+        return run_learner_script(
+            _HARNESS,
+            [],
+            module_files=list(module_files) if call else [],
+            inputs=inputs,
+            preload=_HARNESS_MODULES,
+            timeout_s=timeout_s,
+            outputs=("output.json", "output.bin") if call else (),
+        )
+
+    layout = (json.dumps(order["tensors"]), active() is not None and active().jail.kind)
+    if layout not in _CONTROLS:
+        control = run(call=False)
+        if control.returncode != 0 or control.peak_rss_bytes <= 0:
+            raise RuntimeError(f"the memory harness failed without learner code: {control.stderr[-1500:]}")
+        _CONTROLS[layout] = control.peak_rss_bytes
+    control_rss = _CONTROLS[layout]
+    got = run(call=True)
+    if got.returncode != 0 or got.timed_out:
+        why = "ran past the time limit" if got.timed_out else f"exited with code {got.returncode}"
+        raise CheckFailure(
+            f"{function}() in a fresh process (to measure its memory) {why}:\n{got.stderr[-1500:]}"
+        )
+    try:
+        meta = json.loads(got.files["output.json"])
+        data, sizes = got.files.get("output.bin", b""), meta["sizes"]
+        if not (isinstance(sizes, list) and all(type(n) is int and n >= 0 for n in sizes)):
+            raise wire.WireError("bad buffer sizes")
+        if sum(sizes) != len(data):
+            raise wire.WireError("the buffers do not add up")
+        buffers, start = [], 0
+        for n in sizes:
+            buffers.append(data[start : start + n])
+            start += n
+
+        def no_refs(doc):
+            raise wire.WireError("a reference is not plain data")
+
+        output = wire.Decoder(buffers, no_refs).decode(meta["value"])
+        calls = meta.get("banned_calls", [])
+        if not (isinstance(calls, list) and all(isinstance(c, str) for c in calls)):
+            raise wire.WireError("bad banned_calls")
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, wire.WireError) as exc:
+        raise CheckFailure(
+            f"{function}() in a fresh process (to measure its memory) sent back no readable result ({exc})"
+        ) from None
+    if calls:
+        from llmkit.bans import BannedCallError
+
+        raise BannedCallError(f"exercise {exercise} bans calls your code made: {', '.join(calls)[:500]}")
+    return CallMemory(output, got.peak_rss_bytes - control_rss, got.peak_rss_bytes, control_rss)

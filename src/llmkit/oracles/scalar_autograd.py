@@ -12,7 +12,9 @@ computed from earlier nodes (by index) and constants:
 The same interpreter (:func:`evaluate`) runs a graph on torch float64 tensors
 (the oracle: torch autograd) and on the learner's ``Value`` objects, using
 only Python operators and the methods ``exp/log/tanh/relu/sigmoid``, which
-both provide. :func:`make_safe` rewrites a graph so every step stays in its
+both provide. It always runs in the grader: sandboxed, each step is an operation on
+a handle, and graders queue a graph's steps with :func:`llmkit.sandbox.pipelined`.
+:func:`make_safe` rewrites a graph so every step stays in its
 domain (log of positives, no division near 0, no overflow).
 """
 
@@ -21,8 +23,6 @@ from __future__ import annotations
 import math
 
 import torch
-
-from llmkit.sandbox import beside_learner_code
 
 UNARY = ("neg", "exp", "log", "tanh", "relu", "sigmoid")
 BINARY = ("+", "-", "*", "/")
@@ -60,7 +60,6 @@ def apply(step, nodes: list):
     return fn(nodes[step[1]], nodes[step[2]])
 
 
-@beside_learner_code
 def evaluate(leaves: list, steps: list) -> list:
     """All nodes of the graph: the leaves, then one node per step."""
     nodes = list(leaves)

@@ -13,14 +13,18 @@
 * :mod:`llmkit.sandbox.script` — learner code in a fresh process, measured by the OS;
 * :mod:`llmkit.sandbox.session` — one grading run's sandbox.
 
-The engine's checks that must run next to the learner's code (``value_and_grad``,
-``measure_memory``) and the speed comparison (worker CPU time from the OS) look
-for a remote handle through :func:`worker_of` and :func:`active`.
+Graders and the engine's checks (``value_and_grad``) drive the learner's objects
+through handles from the grader's side, one operation at a time (:func:`pipelined`
+sends many operations in one round trip); no engine helper or oracle runs beside the
+learner's code to compute a verdict input. Checks that need a worker
+(``value_and_grad``, the speed comparison with worker CPU time from the OS) look for
+a remote handle through :func:`worker_of` and :func:`active`; peak memory is the OS's
+count for a fresh process (:func:`llmkit.memory.peak_memory_of_call`).
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 
 _active = None  # the Sandbox of this pytest run, when --sandbox is on
 
@@ -53,17 +57,27 @@ def _worker_in(args, kwargs):
     return None
 
 
-def beside_learner_code(fn):
-    """For engine helpers that call learner objects many times (e.g. run a program of
-    operations on them): when an argument is a remote handle, the whole helper runs in
-    that handle's worker, as one request, and plain data or handles come back."""
+@contextlib.contextmanager
+def pipelined(*objects):
+    """Many operations on the learner's objects, few round trips.
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        worker = _worker_in(args, kwargs) if _active is not None else None
-        if worker is None:
-            return fn(*args, **kwargs)
-        target = f"{fn.__module__}:{fn.__qualname__}"
-        return worker.request("engine", target, list(args), kwargs, doing=f"{fn.__name__}() on your objects")
+    When one of ``objects`` is a remote handle, then inside the block every operation
+    on that worker's handles whose answer is an object (an attribute read, a call, an
+    operator, indexing) is queued, and gives a handle at once; the queue travels with
+    the next request that needs an answer (reading data, e.g. with
+    :func:`llmkit.checks.attributes`, or ``len``, ``bool``, ``float``), or at the end
+    of the block. So read results as data only through such requests inside the block
+    (``node.data`` there is a handle); an error in a queued operation is raised by that
+    request. In-process the block changes nothing::
 
-    return wrapper
+        with pipelined(impl):
+            nodes = evaluate([impl.Value(x) for x in leaves], steps)  # queued
+            nodes[-1].backward()  # queued
+            grads = attributes(nodes, "grad")  # one round trip for all of it
+    """
+    worker = _worker_in(objects, {}) if _active is not None else None
+    if worker is None:
+        yield
+        return
+    with worker.deferring():
+        yield

@@ -7,11 +7,17 @@ worker and fails the test with a :class:`SandboxFailure`, and every later call o
 that worker fails the same way. Learner exceptions come back as the same built-in
 exception type (``pytest.raises(ValueError)`` works) carrying the worker's
 traceback lines.
+
+Round trips cost a few hundred microseconds each, so operations whose answers are
+objects (attribute reads, calls, operators, indexing) can be queued while the
+grader holds :meth:`Worker.deferring` (graders use :func:`llmkit.sandbox.pipelined`)
+and travel together, in the next request that needs an answer.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import select
 import shutil
@@ -78,6 +84,7 @@ class Worker:
         self.pending_release: list[int] = []
         self.held: dict[int, tuple[torch.Tensor, int, int | None]] = {}  # id -> (tensor, version, hold id)
         self.next_hold = -1
+        self.queue: list[tuple[RemoteObject, str, tuple]] | None = None  # queued operations, while deferring
         self.module: RemoteModule | None = None
         copies = []
         for i, path in enumerate(files):
@@ -192,13 +199,21 @@ class Worker:
         hold: list[tuple[int, object]] = (),
     ):
         """Run ``op`` in the worker on ``args``; ``hold`` (id, value) pairs are decoded
-        and kept by the worker first, as the inputs :class:`Held` names."""
+        and kept by the worker first, as the inputs :class:`Held` names, then the queued
+        operations run (see :meth:`deferring`), then ``op``."""
         doing = doing or op
         if not self.alive:
             _fail(self.fatal or SandboxFailure(f"the process running your code had stopped before {doing}"))
+        batch: list[tuple[RemoteObject, str, tuple]] = []
+        if self.queue:
+            batch, self.queue = self.queue, []
+            doing = f"{doing} (after {len(batch)} queued operations on your objects)"
         holds: list[tuple[int, object]] = list(hold)
         encoder = wire.Encoder(_grader_ref, allow_pickle=True, cached=lambda t: self._hold_id(t, holds))
-        doc = {"op": op, "args": encoder.encode(tuple(args))}
+        doc = {"op": op}
+        if batch:
+            doc["batch"] = [[_rid(promise), bop, encoder.encode(bargs)] for promise, bop, bargs in batch]
+        doc["args"] = encoder.encode(tuple(args))
         if holds:
             hold_encoder = wire.Encoder(_grader_ref)
             hold_encoder.buffers = encoder.buffers  # one message, one buffer list
@@ -224,6 +239,8 @@ class Worker:
             calls = reply.get("banned_calls", [])
             if not (isinstance(calls, list) and all(isinstance(c, str) for c in calls)):
                 raise wire.WireError("bad banned_calls")
+            if batch:
+                _describe_promises(batch, reply.get("batch"))
         except (wire.WireError, TypeError, ValueError, KeyError, AttributeError, IndexError) as bad:
             _fail(self._garbage(doing, bad))
         self._copy_back(mutated, mutated_holds, encoder.storage_owners)
@@ -233,6 +250,40 @@ class Worker:
             names = ", ".join(calls)[:500]
             raise BannedCallError(f"exercise {self.exercise_id} bans calls your code made: {names}")
         return value
+
+    # --- queued operations ------------------------------------------------------
+
+    def defer(self, op: str, *args) -> RemoteObject:
+        """Queue ``op`` on ``args`` (see :meth:`deferring`); the answer is a handle to its
+        result, which the worker keeps under an id chosen here."""
+        if self.queue is None:
+            raise RuntimeError("Worker.defer outside Worker.deferring()")
+        if not self.alive:
+            _fail(self.fatal or SandboxFailure("the process running your code had stopped"))
+        promise = RemoteObject._make(self, self.next_hold, "object", True)
+        self.next_hold -= 1
+        self.queue.append((promise, op, args))
+        return promise
+
+    @contextlib.contextmanager
+    def deferring(self):
+        """Inside the block, operations on this worker's handles whose answers are objects
+        (attribute reads, calls, operators, indexing: :class:`RemoteObject` queues them
+        itself) are queued instead of sent, and their results are handles at once.
+        The queue travels with the next request that needs an answer (reading data,
+        ``len``, ``bool``, ...), which the worker runs after it, or at the end of the
+        block: one round trip for many operations. An error in a queued operation is
+        raised by that request; later queued operations do not run."""
+        if self.queue is not None:  # nested: the outer block sends the queue
+            yield
+            return
+        self.queue = []
+        try:
+            yield
+            if self.queue:
+                self.request("release", doing="running queued operations on your objects")
+        finally:
+            self.queue = None
 
     def _garbage(self, doing: str, exc: BaseException) -> SandboxFailure:
         return self._fatal(f"the process running your code sent garbage while {doing} ({exc})")
@@ -363,6 +414,21 @@ class Held:
 
     def __init__(self, rid: int, value) -> None:
         self.rid, self.value = rid, value
+
+
+def _rid(value: RemoteObject) -> int:
+    return object.__getattribute__(value, "_llmkit_id")
+
+
+def _describe_promises(batch: list, described) -> None:
+    """Give the handles of queued results the type names the worker reported."""
+    if not (isinstance(described, list) and len(described) == len(batch)):
+        raise wire.WireError("bad batch answer")
+    for (promise, _, _), item in zip(batch, described):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            raise wire.WireError("bad batch answer")
+        object.__setattr__(promise, "_llmkit_type", item[0][:80])
+        object.__setattr__(promise, "_llmkit_callable", item[1] is True)
 
 
 def _grader_ref(value) -> dict:

@@ -4,6 +4,9 @@ Attribute access, calls, operators, iteration and ``len`` on a :class:`RemoteObj
 go to its worker; plain data (tensors, arrays, numbers, strings, containers) comes
 back decoded by :mod:`llmkit.sandbox.wire`, anything else stays in the worker as
 another handle. A handle's ``==`` is identity: a learner's ``__eq__`` never decides.
+While its worker is deferring (:func:`llmkit.sandbox.pipelined`), the operations whose
+answers are objects are queued and give handles at once (see
+:meth:`llmkit.sandbox.channel.Worker.deferring`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,14 @@ class RemoteObject:
     def _llmkit_request(self, op: str, *args, doing: str | None = None):
         return self._llmkit_worker.request(op, *args, doing=doing)
 
+    def _llmkit_object(self, op: str, *args, doing: str | None = None):
+        """An operation whose answer is usually an object: queued while the worker is
+        deferring, else sent at once."""
+        worker = self._llmkit_worker
+        if worker.queue is not None:
+            return worker.defer(op, *args)
+        return worker.request(op, *args, doing=doing)
+
     def __del__(self):
         try:
             worker = self._llmkit_worker
@@ -54,7 +65,10 @@ class RemoteObject:
     def __getattr__(self, name: str):
         if name.startswith("_llmkit") or name in ("__array__", "__torch_function__", "__array_interface__"):
             raise AttributeError(name)
-        return self._llmkit_request("getattr", self, name, doing=f"reading .{name} of {self._llmkit_type}")
+        doing = f"reading .{name} of {self._llmkit_type}"
+        if name.startswith("__"):  # looked up by library code, which expects an answer now
+            return self._llmkit_request("getattr", self, name, doing=doing)
+        return self._llmkit_object("getattr", self, name, doing=doing)
 
     def __setattr__(self, name: str, value) -> None:
         self._llmkit_request("setattr", self, name, value, doing=f"setting .{name} of {self._llmkit_type}")
@@ -63,7 +77,7 @@ class RemoteObject:
         self._llmkit_request("delattr", self, name)
 
     def __call__(self, *args, **kwargs):
-        return self._llmkit_request("call", self, list(args), kwargs, doing=f"calling {self._llmkit_type}")
+        return self._llmkit_object("call", self, list(args), kwargs, doing=f"calling {self._llmkit_type}")
 
     def __repr__(self) -> str:
         try:
@@ -98,7 +112,7 @@ class RemoteObject:
         return self._llmkit_builtin("int", int)
 
     def __getitem__(self, key):
-        return self._llmkit_request("builtin", "getitem", self, key)
+        return self._llmkit_object("builtin", "getitem", self, key)
 
     def __setitem__(self, key, value) -> None:
         self._llmkit_request("builtin", "setitem", self, key, value)
@@ -146,15 +160,22 @@ class RemoteIterator:
 
 def _special(name: str, arity: int):
     dunder = f"__{name}__"
+    reflected = arity == 2 and name.startswith("r") and name[1:] in _BINARY
+    operator_name = name[1:] if reflected else name
 
     if arity == 1:
 
         def method(self):
+            if self._llmkit_worker.queue is not None:  # the operator, run in the worker
+                return self._llmkit_worker.defer("operator", operator_name, self)
             return self._llmkit_request("special", self, dunder, [], doing=f"{dunder} of {self._llmkit_type}")
 
     else:
 
         def method(self, other):
+            if self._llmkit_worker.queue is not None:  # the whole protocol, reflected method included
+                operands = (other, self) if reflected else (self, other)
+                return self._llmkit_worker.defer("operator", operator_name, *operands)
             return self._llmkit_request(
                 "special", self, dunder, [other], doing=f"{dunder} of {self._llmkit_type}"
             )

@@ -17,7 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmkit.sandbox.launch import jail_command, make_home, resource_limits, worker_environment
@@ -57,6 +57,7 @@ class ScriptRun:
     stderr: str
     peak_rss_bytes: int  # its peak resident memory, from the OS
     timed_out: bool = False
+    files: dict[str, bytes] = field(default_factory=dict)  # the ``outputs`` it wrote (regular files)
 
 
 def run_learner_script(
@@ -67,13 +68,18 @@ def run_learner_script(
     inputs: dict[str, bytes] | None = None,
     preload: tuple[str, ...] = (),
     timeout_s: float = 90.0,
+    outputs: tuple[str, ...] = (),
+    max_output_bytes: int = 256 * 2**20,
 ) -> ScriptRun:
     """Run ``script`` in a fresh Python process and measure it, for checks that need a
     process of its own (peak memory). The script gets the module's files (copies, in
     execution order) as a JSON list in ``sys.argv[1]``, then ``args``; it runs in a
     fresh directory holding ``inputs`` (name -> bytes). Under ``--sandbox`` the process
     runs in the run's jail under the workers' rules (user, limits, seccomp, audit hook);
-    ``preload`` names engine modules the script needs, imported before the rules apply."""
+    ``preload`` names engine modules the script needs, imported before the rules apply.
+    The files named in ``outputs`` that the script left in its directory come back in
+    :attr:`ScriptRun.files` (regular files only, never through a link, at most
+    ``max_output_bytes`` each); their content is the learner's to choose."""
     from llmkit.sandbox import active
 
     sandbox = active()
@@ -126,17 +132,69 @@ def run_learner_script(
         finally:
             os.close(write_end)
         with os.fdopen(read_end) as report:
+            # Only the last OUTPUT_TAIL bytes of each stream are kept: a process that prints
+            # gigabytes must not fill the grader's memory.
+            tails = [_Tail(proc.stdout), _Tail(proc.stderr)]
             try:
-                out, err = proc.communicate(timeout=timeout_s)
+                proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-                out, err = proc.communicate()
+                proc.wait()
+                out, err = (tail.result() for tail in tails)
                 return ScriptRun(-signal.SIGKILL, "", err.decode(errors="replace")[-2000:], 0, timed_out=True)
+            out, err = (tail.result() for tail in tails)
             line = report.read(200)
         try:
             code, rss = (int(x) for x in line.split())
         except ValueError:
             code, rss = (proc.returncode or 1), 0
-        return ScriptRun(code, out.decode(errors="replace"), err.decode(errors="replace")[-2000:], rss)
+        files = {name: data for name in outputs if (data := _read_output(home / name, max_output_bytes))}
+        return ScriptRun(
+            code, out.decode(errors="replace"), err.decode(errors="replace")[-2000:], rss, files=files
+        )
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _read_output(path: Path, limit: int) -> bytes | None:
+    """A file the learner's process wrote, or None: not through a symbolic link, only a
+    regular file with one name, no more than ``limit`` bytes."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > limit:
+            return None
+        return fh.read(limit + 1)[:limit]
+
+
+OUTPUT_TAIL = 1 << 20  # bytes of a script's stdout (and of its stderr) kept
+
+
+class _Tail:
+    """Reads a pipe to its end in a thread, keeping only the last OUTPUT_TAIL bytes."""
+
+    def __init__(self, pipe) -> None:
+        import threading
+
+        self.pipe, self.data = pipe, bytearray()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            while chunk := self.pipe.read1(1 << 16):
+                self.data += chunk
+                if len(self.data) > 2 * OUTPUT_TAIL:
+                    del self.data[:-OUTPUT_TAIL]
+        except (OSError, ValueError):  # closed by result() after its wait
+            pass
+
+    def result(self) -> bytes:
+        self.thread.join(timeout=10)  # a grandchild may hold the pipe open: do not wait for it
+        self.pipe.close()
+        return bytes(self.data[-OUTPUT_TAIL:])

@@ -5,9 +5,12 @@ it imports torch and the engine once, then forks one worker per exercise. A
 worker (:func:`become_worker`) takes on its order's limits, user, session,
 directory and environment, installs the audit hook (:mod:`llmkit.sandbox.audit`),
 loads the module from copies of its files and answers requests (get an
-attribute, call, apply an operator, iterate, run ``value_and_grad`` or
-``measure_memory``) until the grader closes the channel. Objects that are not
-plain data stay here, in a handle table, and travel as references.
+attribute, call, apply an operator, iterate) until the grader closes the
+channel. Objects that are not plain data stay here, in a handle table, and
+travel as references. A request may carry a batch of queued operations
+(see :meth:`llmkit.sandbox.channel.Worker.deferring`), run first, each result kept
+under the id the grader chose for it: many operations, one round trip. No engine
+helper runs here: the grader drives the learner's objects one operation at a time.
 
 Nothing in a worker is trusted: the learner's code can change anything in it.
 The grader decodes every answer as plain data and computes every verdict itself.
@@ -15,7 +18,7 @@ The grader decodes every answer as plain data and computes every verdict itself.
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import operator
 import os
 import sys
@@ -24,7 +27,8 @@ import traceback
 import torch
 
 from llmkit.sandbox import wire
-from llmkit.sandbox.audit import apply_limits, install_audit_hook
+from llmkit.sandbox.audit import install_audit_hook
+from llmkit.sandbox.confine import confine, die_with_parent, not_dumpable  # noqa: F401 (names kept here)
 
 BUILTINS = {
     "iter": iter,
@@ -37,9 +41,18 @@ BUILTINS = {
     "getitem": operator.getitem,
     "setitem": operator.setitem,
     "contains": operator.contains,
+    "list": list,
+    "isinstance": isinstance,
 }
-WORKER_ORACLES = ("llmkit.oracles.scalar_autograd", "llmkit.oracles.lora")
-ENGINE: dict = {}  # engine functions run next to the learner's code, bound at start-up
+OPERATORS = {
+    name: getattr(operator, name + "_" if name in ("and", "or") else name)
+    for name in [
+        "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
+        "and", "or", "xor", "lshift", "rshift", "lt", "le", "gt", "ge",
+        "neg", "pos", "abs", "invert",
+    ]
+}  # fmt: skip
+QUEUEABLE = frozenset({"getattr", "call", "method", "operator", "builtin", "value"})  # ops a batch may hold
 SNAPSHOT_BYTES = 16 * 2**20  # input storages up to this size are compared byte for byte after a call
 
 
@@ -123,12 +136,17 @@ class Server:
                 for rid in doc.get("release", []):
                     self.handles.release(rid)
                 decoder = wire.Decoder(buffers, self.handles.get, allow_pickle=True)
-                args = decoder.decode(doc["args"])
-                versions = [t._version for t in decoder.tensors]
-                snapshots = {i: b.clone() for i, b in decoder.storages.items() if b.numel() <= SNAPSHOT_BYTES}
+                versions: list[int] = []  # of every input tensor, before anything ran on it
+                snapshots: dict[int, torch.Tensor] = {}  # input storages, byte for byte
                 banned_calls: list[str] = []
-                value = self.run(doc["op"], args, banned_calls)
+                batch = doc.get("batch", [])
+                with self.trapped(banned_calls, skip=doc["op"] == "release" and not batch):
+                    queued = [self.run_queued(step, decoder, versions, snapshots) for step in batch]
+                    args = self.decode(doc["args"], decoder, versions, snapshots)
+                    value = self.run(doc["op"], args)
                 reply = {"value": encoder.encode(value), "banned_calls": [str(c) for c in banned_calls]}
+                if queued:
+                    reply["batch"] = queued
                 reply.update(self.changed_inputs(decoder, versions, snapshots, encoder))
             except BaseException as exc:  # noqa: BLE001 - everything the learner raises is reported
                 if isinstance(exc, KeyboardInterrupt):
@@ -153,17 +171,48 @@ class Server:
             reply["mutated_holds"] = encoder.encode(held)
         return reply
 
-    def run(self, op: str, args, banned_calls: list[str]):
+    @staticmethod
+    def decode(doc, decoder: wire.Decoder, versions: list[int], snapshots: dict[int, torch.Tensor]):
+        """``doc`` decoded; the version counters and (small) storages of the input tensors
+        it brings are recorded first, so :meth:`changed_inputs` can tell what changed."""
+        start = len(decoder.tensors)
+        value = decoder.decode(doc)
+        versions.extend(t._version for t in decoder.tensors[start:])
+        for i, b in decoder.storages.items():
+            if i not in snapshots and b.numel() <= SNAPSHOT_BYTES:
+                snapshots[i] = b.clone()
+        return value
+
+    def run(self, op: str, args):
         handler = getattr(self, f"op_{op}", None)
         if handler is None:
             raise wire.WireError(f"unknown operation {op!r}")
-        if not self.banned or op == "release":
-            return handler(*args)
+        return handler(*args)
+
+    def run_queued(self, step, decoder, versions, snapshots) -> list:
+        """One queued operation: run it and keep its result under the grader's id."""
+        if not (type(step) is list and len(step) == 3 and type(step[0]) is int and step[0] < 0):
+            raise wire.WireError("bad queued operation")
+        rid, op, args = step
+        if op not in QUEUEABLE:
+            raise wire.WireError(f"operation {op!r} cannot be queued")
+        value = self.run(op, self.decode(args, decoder, versions, snapshots))
+        self.handles.hold(rid, value)
+        return [type(value).__name__[:80], callable(value)]
+
+    @contextlib.contextmanager
+    def trapped(self, banned_calls: list[str], skip: bool = False):
+        """The exercise's banned calls trapped (and recorded) for the block."""
+        if not self.banned or skip:
+            yield
+            return
         from llmkit.bans import trap_banned_calls
 
-        with trap_banned_calls(self.banned, self.files, self.exercise) as trap:
+        # Only learner code runs in this block: every banned kernel counts, even one
+        # reached with no learner frame on the stack (a library function handed out).
+        with trap_banned_calls(self.banned, self.files, self.exercise, block_is_learner_code=True) as trap:
             try:
-                return handler(*args)
+                yield
             finally:
                 banned_calls.extend(trap.calls)
 
@@ -202,6 +251,18 @@ class Server:
             return NotImplemented
         return method(obj, *args)
 
+    def op_operator(self, name: str, *operands):
+        """A Python operator (``a + b``, ``-a``, ``a < b``) with its whole protocol, the
+        reflected method included: what a queued operator on a handle runs."""
+        if name not in OPERATORS:
+            raise wire.WireError(f"unknown operator {name!r}")
+        return OPERATORS[name](*operands)
+
+    def op_value(self, value):
+        """``value`` itself: sent back as plain data, or kept as a handle when queued
+        (a grader's tensor kept here, to be differentiated against later)."""
+        return value
+
     def op_builtin(self, name: str, obj, *args):
         if name not in BUILTINS:
             raise wire.WireError(f"unknown builtin {name!r}")
@@ -220,21 +281,6 @@ class Server:
                 return [items, True]
         return [items, False]
 
-    def op_value_and_grad(self, fn, inputs, weights, kwargs, params_of, hint):
-        got = ENGINE["value_and_grad"](fn, inputs, weights, kwargs=kwargs, params_of=params_of, hint=hint)
-        return tuple(got)
-
-    def op_measure_memory(self, fn, inputs, kwargs, trace_python):
-        return tuple(ENGINE["measure_memory"](fn, inputs, kwargs=kwargs, trace_python=trace_python))
-
-    def op_engine(self, target: str, args: list, kwargs: dict):
-        """An engine helper marked ``beside_learner_code``, run here on the learner's objects."""
-        module, _, name = target.partition(":")
-        if not module.startswith("llmkit.") or not name.isidentifier():
-            raise wire.WireError(f"not an engine helper: {target!r}")
-        fn = getattr(importlib.import_module(module), name)
-        return getattr(fn, "__wrapped__", fn)(*args, **kwargs)
-
     def op_release(self):
         return None
 
@@ -251,69 +297,7 @@ def prepare_engine() -> None:
         pass
     import llmkit.bans  # noqa: F401  (the ban trap)
     import llmkit.impl  # noqa: F401
-
-    # TEMPORARY (issue 11, being moved out): oracles are not in the jail.
-    for name in WORKER_ORACLES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    from llmkit.checks import value_and_grad
-    from llmkit.memory import measure_memory
-
-    ENGINE.update(value_and_grad=value_and_grad, measure_memory=measure_memory)
-
-
-def _prctl(option: int, value: int) -> None:
-    import ctypes
-
-    ctypes.CDLL(None).prctl(option, value, 0, 0, 0)
-
-
-def die_with_parent() -> None:
-    """Be killed when the parent process dies, so no worker outlives its grader."""
-    import signal
-
-    _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def not_dumpable() -> None:
-    """No process of the same user may trace this one, or read or write its memory
-    through /proc (the fork server and the script launcher share a user with workers)."""
-    _prctl(4, 0)  # PR_SET_DUMPABLE
-
-
-def confine(order: dict) -> None:
-    """In a fresh child, before anything of the learner's: die with the parent, a
-    session of its own, the order's limits, its directory, environment and user
-    (when the grader is root), no new privileges, stdin/stdout to /dev/null and
-    stderr to ``stderr.txt`` in its directory."""
-    import tempfile
-
-    die_with_parent()
-    os.setsid()
-    apply_limits(order["limits"])
-    home = order["home"]
-    null = os.open(os.devnull, os.O_RDWR)
-    err = os.open(os.path.join(home, "stderr.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    if order.get("uid") is not None:
-        os.fchown(err, order["uid"], order["gid"])
-        os.setgroups([])
-        os.setresgid(order["gid"], order["gid"], order["gid"])
-        os.setresuid(order["uid"], order["uid"], order["uid"])
-    _prctl(38, 1)  # PR_SET_NO_NEW_PRIVS
-    not_dumpable()
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.dup2(err, 2)
-    os.close(null)
-    os.close(err)
-    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the process's own streams
-    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-    os.chdir(home)
-    os.environ.clear()
-    os.environ.update(order["env"])
-    tempfile.tempdir = None
+    import llmkit.toymodels  # noqa: F401  (models graders send, pickled)
 
 
 def become_worker(order: dict, channel: int) -> None:
