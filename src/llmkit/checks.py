@@ -16,15 +16,7 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_flatten, tree_flatten_with_path, tree_map, tree_unflatten
 
-
-class CheckFailure(AssertionError):
-    """A check failed; the message is the whole story for the learner."""
-
-    def __init__(self, message: str, hint: str | None = None):
-        if hint:
-            message = f"{message}\nHint: {hint}"
-        super().__init__(message)
-
+from llmkit.failures import CheckFailure  # defined apart: the sandbox's launch code needs no checks
 
 # (rtol, atol) per dtype; DESIGN.md's table. Stated in every failure message.
 TOLERANCES: dict[torch.dtype, tuple[float, float]] = {

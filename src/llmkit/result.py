@@ -125,6 +125,11 @@ def write_json_atomically(path: Path, payload: dict) -> None:
     write_bytes_atomically(path, json.dumps(payload, indent=2).encode("utf-8"))
 
 
+def write_text_atomically(path: Path, text: str) -> None:
+    """:func:`write_bytes_atomically` of ``text`` in UTF-8, line endings untouched."""
+    write_bytes_atomically(path, text.encode("utf-8"))
+
+
 def write_bytes_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file (mode 0600) beside ``path``, then rename it over ``path``."""
     path = Path(path)

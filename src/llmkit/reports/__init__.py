@@ -18,10 +18,8 @@ that cannot be written (a rendering error, a path that is in the way) is passed 
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from llmkit.reports.exercism import exercism_results
 from llmkit.reports.gradebook import write_gradebook
 from llmkit.reports.gradescope import gradescope_results
 from llmkit.reports.html import write_class_report, write_feedback
-from llmkit.result import write_json_atomically
+from llmkit.result import write_json_atomically, write_text_atomically
 
 SUBMISSIONS_DIR = "submissions"  # outdir/submissions/<id>/: every per-submission file
 
@@ -44,20 +42,6 @@ __all__ = [
     "write_reports",
     "write_text_atomically",
 ]
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8, line endings untouched) to a temporary file beside ``path``, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def safe_name(submission_id: str) -> str:

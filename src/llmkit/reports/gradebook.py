@@ -65,7 +65,7 @@ def gradebook_rows(results: list[SubmissionResult], catalog) -> tuple[list[str],
 
 def write_gradebook(results: list[SubmissionResult], catalog, path) -> None:
     """Write the CSV gradebook (UTF-8) atomically to ``path``."""
-    from llmkit.reports import write_text_atomically
+    from llmkit.result import write_text_atomically
 
     header, rows = gradebook_rows(results, catalog)
     buf = io.StringIO(newline="")

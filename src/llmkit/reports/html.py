@@ -33,7 +33,7 @@ def environment() -> jinja2.Environment:
 
 
 def _render(template: str, path, **context) -> None:
-    from llmkit.reports import write_text_atomically
+    from llmkit.result import write_text_atomically
 
     write_text_atomically(Path(path), environment().get_template(template).render(**context))
 

@@ -24,7 +24,6 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -40,8 +39,9 @@ from llmkit.sandbox.launch import (
 )
 from llmkit.sandbox.remote import RemoteModule, RemoteObject
 
-if TYPE_CHECKING:
-    from llmkit.sandbox.session import Sandbox
+# A worker's sandbox is a llmkit.sandbox.session.Sandbox, which starts workers: not
+# imported here (that would make a cycle).
+Sandbox = object
 
 CACHE_MIN_BYTES = 1 << 16  # inputs at least this large are sent once and kept by the worker
 

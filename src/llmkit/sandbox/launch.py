@@ -33,7 +33,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmkit.checks import CheckFailure
+from llmkit.failures import CheckFailure
 
 MALLOC_MMAP_THRESHOLD = 32 * 2**20
 MALLOC_TRIM_THRESHOLD = 256 * 2**20

@@ -11,12 +11,11 @@ answers are objects are queued and give handles at once (see
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from llmkit.sandbox.launch import SandboxFailure
 
-if TYPE_CHECKING:
-    from llmkit.sandbox.channel import Worker
+# A handle's worker is a llmkit.sandbox.channel.Worker; it is not imported here, as
+# the channel builds handles (importing it would make a cycle).
+Worker = object
 
 _BINARY = [
     "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",

@@ -1,0 +1,12 @@
+"""The failure every check raises (no torch import; the sandbox's launch code needs it)."""
+
+from __future__ import annotations
+
+
+class CheckFailure(AssertionError):
+    """A check failed; the message is the whole story for the learner."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        if hint:
+            message = f"{message}\nHint: {hint}"
+        super().__init__(message)
