@@ -166,7 +166,7 @@ def test_format_bytes():
 
 # --- peak_memory_of_call: the OS's count, in a fresh process ---------------------------
 
-PEAK_N, PEAK_D = 2048, 32  # one N x N float32 matrix: 16 MiB
+PEAK_N, PEAK_D = 4096, 32  # one N x N float32 matrix: 64 MiB; a tiled loop adds ~8 MiB
 
 LEARNER_MODULE = """
 import math

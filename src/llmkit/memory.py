@@ -278,6 +278,10 @@ def _encode_inputs(value, tensors: list[torch.Tensor], depth: int = 0):
     raise TypeError(f"a {type(value).__name__} cannot be an input of peak_memory_of_call")
 
 
+# Every allocation of 64 KiB or more is its own mapping, returned to the OS when freed:
+# glibc's default threshold moves up as large blocks are freed, which kept freed tiles in
+# the heap and made a tiled loop's peak vary by 5-12 MiB from run to run.
+_EXACT_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(64 * 2**10)}
 _CONTROLS: dict[tuple, int] = {}  # (input layout, jailed) -> the control's peak RSS, once per process
 
 
@@ -331,6 +335,7 @@ def peak_memory_of_call(
             preload=_HARNESS_MODULES,
             timeout_s=timeout_s,
             outputs=("output.json", "output.bin") if call else (),
+            env=_EXACT_MALLOC,
         )
 
     layout = (json.dumps(order["tensors"]), active() is not None and active().jail.kind)

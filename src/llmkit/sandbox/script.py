@@ -70,6 +70,7 @@ def run_learner_script(
     timeout_s: float = 90.0,
     outputs: tuple[str, ...] = (),
     max_output_bytes: int = 256 * 2**20,
+    env: dict[str, str] | None = None,
 ) -> ScriptRun:
     """Run ``script`` in a fresh Python process and measure it, for checks that need a
     process of its own (peak memory). The script gets the module's files (copies, in
@@ -79,7 +80,8 @@ def run_learner_script(
     ``preload`` names engine modules the script needs, imported before the rules apply.
     The files named in ``outputs`` that the script left in its directory come back in
     :attr:`ScriptRun.files` (regular files only, never through a link, at most
-    ``max_output_bytes`` each); their content is the learner's to choose."""
+    ``max_output_bytes`` each); their content is the learner's to choose. ``env`` adds
+    environment variables (over the workers' scrubbed environment when sandboxed)."""
     from llmkit.sandbox import active
 
     sandbox = active()
@@ -107,13 +109,14 @@ def run_learner_script(
             )
             child = prelude + script
         read_end, write_end = os.pipe()
+        environment = {**(worker_environment(home) if sandbox is not None else os.environ), **(env or {})}
         order = {"report_fd": write_end, "confine": sandbox is not None, "child": child, "home": str(home)}
         if sandbox is not None:
             order.update(
                 uid=user.pw_uid if user else None,
                 gid=user.pw_gid if user else None,
                 limits=resource_limits(sandbox.limits, user is not None),
-                env=worker_environment(home),
+                env=environment,
             )
         argv = [sys.executable, "-I", "-c", _LAUNCHER, json.dumps(order), json.dumps(copies), *args]
         if jail is not None:
@@ -122,7 +125,7 @@ def run_learner_script(
             proc = subprocess.Popen(
                 argv,
                 cwd=home,
-                env=worker_environment(home) if sandbox is not None else None,
+                env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
