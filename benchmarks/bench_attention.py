@@ -13,8 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from llmkit.bench import benchmark_parser, header, load_benchmarked
-from llmkit.oracles import attention as oracle
+from llmkit.support import load_support
 from llmkit.timing import compare_fixed
+
+support = load_support("2.3")
 
 SDPA_SHAPES = [  # (B, H, L, d)
     (1, 8, 128, 64),
@@ -42,9 +44,9 @@ def main() -> None:
             case = f"sdpa B={b} H={h} L={length} d={d}{' causal' if causal else ''}"
             print(f"{case:<42} {r.candidate_s * 1e3:9.3f} {r.baseline_s * 1e3:9.3f} {r.ratio:6.2f}")
     for b, length, d_model, heads in MHA_SHAPES:
-        reference = oracle.torch_mha(d_model, heads, True, torch.float32, seed=0)
+        reference = support.torch_mha(d_model, heads, True, torch.float32, seed=0)
         mha = impl.MultiHeadAttention(d_model, heads)
-        mha.load_state_dict(oracle.state_dict_for_learner(reference))
+        mha.load_state_dict(support.state_dict_for_learner(reference))
         x = torch.randn(b, length, d_model, generator=gen)
         with torch.no_grad():
             r = compare_fixed(

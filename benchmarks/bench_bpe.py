@@ -5,7 +5,7 @@
 
 Corpora: ../shared/data/tinyshakespeare.txt when it exists (read at run time,
 never part of the kit; skipped with a note when absent) and the kit's own
-seeded English-like text (llmkit.oracles.bpe.synthetic_corpus, 1.1 MB).
+seeded English-like text (synthetic_corpus of exercises/section2/bpe_support.py, 1.1 MB).
 
 * train: impl.train_bpe(text, vocab_size) vs Hugging Face ``tokenizers``'
   BpeTrainer with a byte-level pre-tokenizer (skipped when the package is not
@@ -25,8 +25,10 @@ import time
 from pathlib import Path
 
 from llmkit.bench import benchmark_parser, load_benchmarked
-from llmkit.oracles import bpe as oracle
+from llmkit.support import load_support
 from llmkit.timing import compare_fixed
+
+support = load_support("2.1")
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 SPECIAL = "<|endoftext|>"
@@ -71,7 +73,7 @@ def main() -> None:
         f"# BPE benchmark: impl={args.impl}, vocab_size={args.vocab_size}, {platform.machine()}, "
         f"{os.cpu_count()} CPUs, tiktoken {tiktoken.__version__}, {hf or 'tokenizers not installed'}"
     )
-    corpora = [("synthetic 1.1 MB (seed 0)", oracle.synthetic_corpus(1_100_000, seed=0))]
+    corpora = [("synthetic 1.1 MB (seed 0)", support.synthetic_corpus(1_100_000, seed=0))]
     if SHAKESPEARE.is_file():
         corpora.insert(0, ("tinyshakespeare.txt", SHAKESPEARE.read_text(encoding="utf-8")))
     else:
@@ -97,10 +99,10 @@ def main() -> None:
             )
             print(f"{name:<28} {'train s (HF not installed)':<34} {t:9.3f} {'-':>9} {'-':>6}")
 
-        rank_sets = [("own ranks", vocab, merges, oracle.tiktoken_encoding(vocab, [SPECIAL]))]
-        gpt2 = oracle.gpt2_vocab_and_merges()
+        rank_sets = [("own ranks", vocab, merges, support.tiktoken_encoding(vocab, [SPECIAL]))]
+        gpt2 = support.gpt2_vocab_and_merges()
         if gpt2 is not None:
-            rank_sets.append(("GPT-2 ranks", *gpt2, oracle.gpt2_encoding()))
+            rank_sets.append(("GPT-2 ranks", *gpt2, support.gpt2_encoding()))
         for label, v, m, enc in rank_sets:
             tok = impl.Tokenizer(v, m, [SPECIAL])
             cold = timed(lambda: tok.encode(text))

@@ -18,8 +18,10 @@ import torch.nn.functional as F
 
 from llmkit.bench import benchmark_parser, header, load_benchmarked
 from llmkit.memory import format_bytes, measure_memory
-from llmkit.oracles.flash_attention import naive_attention
+from llmkit.support import load_support
 from llmkit.timing import compare_fixed
+
+naive_attention = load_support("7.1").naive_attention
 
 SHAPES = [  # (B, H, N, D)
     (1, 8, 512, 64),

@@ -12,7 +12,7 @@ Times are medians of interleaved repeats (llmkit.timing.compare_fixed), float32:
   both, as inside a network.
 
 Then the trainable-parameter fraction of transformer-like models with GPT-2
-small's and LLaMA-7B's widths and depths (llmkit.oracles.lora.TinyTransformer:
+small's and LLaMA-7B's widths and depths (llmkit.toymodels.TinyTransformer:
 untied head, ungated MLP, so the totals differ from the real models; built on
 the meta device: no memory, no weights) for a few LoRA recipes.
 
@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from llmkit.bench import benchmark_parser, header, load_benchmarked
-from llmkit.oracles.lora import TinyTransformer
 from llmkit.timing import compare_fixed
+from llmkit.toymodels import TinyTransformer
 
 LAYER_CASES = [  # (tokens, in, out, r)
     (16, 4096, 4096, 16),

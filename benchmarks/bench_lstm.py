@@ -14,8 +14,10 @@ from __future__ import annotations
 import torch
 
 from llmkit.bench import benchmark_parser, header, load_benchmarked
-from llmkit.oracles import lstm as oracle
+from llmkit.support import load_support
 from llmkit.timing import compare_fixed
+
+support = load_support("1.3")
 
 CELL_SIZES = [(64, 256, 256), (16, 128, 128), (256, 512, 512)]  # (B, I, H)
 SEQ_SIZES = [(32, 64, 256, 256)]  # (T, B, I, H)
@@ -41,9 +43,9 @@ def main() -> None:
 
     gen = torch.Generator().manual_seed(0)
     for b, i, h in CELL_SIZES:
-        reference = oracle.torch_cell(i, h, True, torch.float32, seed=0)
+        reference = support.torch_cell(i, h, True, torch.float32, seed=0)
         cell = impl.LSTMCell(i, h)
-        cell.load_state_dict(oracle.learner_state_dict(reference))
+        cell.load_state_dict(support.learner_state_dict(reference))
         x, h0, c0 = (
             torch.randn(b, i, generator=gen),
             torch.randn(b, h, generator=gen),
@@ -55,10 +57,10 @@ def main() -> None:
         r = compare_fixed(fwd_bwd(cell, x, (h0, c0)), fwd_bwd(reference, x, (h0, c0)), repeats=args.repeats)
         report(f"cell forward+backward B={b} I={i} H={h}", r)
     for t, b, i, h in SEQ_SIZES:
-        reference = oracle.torch_cell(i, h, True, torch.float32, seed=0)
+        reference = support.torch_cell(i, h, True, torch.float32, seed=0)
         cell = impl.LSTMCell(i, h)
-        cell.load_state_dict(oracle.learner_state_dict(reference))
-        layer = oracle.torch_lstm(reference)
+        cell.load_state_dict(support.learner_state_dict(reference))
+        layer = support.torch_lstm(reference)
         x = torch.randn(t, b, i, generator=gen)
         with torch.no_grad():
             r = compare_fixed(lambda: impl.lstm(x, cell), lambda: layer(x), repeats=args.repeats)

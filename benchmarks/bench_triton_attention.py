@@ -38,8 +38,10 @@ import triton.testing  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
 from llmkit.bench import benchmark_parser, load_benchmarked
-from llmkit.oracles.flash_attention import naive_attention  # noqa: E402
-from llmkit.oracles.triton_attention import attention_flops  # noqa: E402
+from llmkit.support import load_support  # noqa: E402
+
+naive_attention = load_support("7.1").naive_attention
+attention_flops = load_support("7.2").attention_flops
 
 TOKENS, HIDDEN = 16384, 2048
 SEQ_LENS = (1024, 4096, 16384)

@@ -18,11 +18,9 @@ def catalog():
     return load_catalog(PROJECT_ROOT)
 
 
-@pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
-    """A private copy of the kit's course content, to break on purpose."""
-    root = tmp_path / "kit"
-    root.mkdir()
+def copy_project(root: Path) -> Path:
+    """Copy the kit's course content (not the engine) into ``root``; return it."""
+    root.mkdir(exist_ok=True)
     for name in PROJECT_FILES:
         src = PROJECT_ROOT / name
         if src.is_dir():
@@ -33,12 +31,13 @@ def project_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A private copy of the kit's course content, to break on purpose."""
+    return copy_project(tmp_path / "kit")
+
+
+@pytest.fixture
 def kit(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester whose directory holds a copy of the kit's course content."""
-    for name in PROJECT_FILES:
-        src = PROJECT_ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, pytester.path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, pytester.path / name)
+    copy_project(pytester.path)
     return pytester

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from llmkit.authoring import check_exercise, mutant_files
+from llmkit.authoring import AuthoringRules, check_catalog, check_exercise, mutant_files, structure_problems
 from llmkit.catalog import load_catalog
 
 from .conftest import PROJECT_ROOT
@@ -12,42 +12,85 @@ from .conftest import PROJECT_ROOT
 CATALOG = load_catalog(PROJECT_ROOT)
 
 
+@pytest.fixture(scope="module")
+def catalog_checks():
+    """One author check of the whole catalog, its pytest processes spread over the cores."""
+    return {check.exercise.id: check for check in check_catalog(CATALOG)}
+
+
 @pytest.mark.parametrize("exercise", CATALOG.exercises, ids=lambda ex: ex.id)
-def test_exercise_passes_author_check(exercise):
-    check = check_exercise(CATALOG, exercise)
+def test_exercise_passes_author_check(exercise, catalog_checks):
+    check = catalog_checks[exercise.id]
     assert check.ok, "\n".join(check.problems)
-    assert (
-        len(check.mutants) == len(mutant_files(CATALOG, exercise)) >= 5
-    )  # the issues ask for at least 5 realistic mutants per exercise
+    assert sorted(check.mutants) == [m.name for m in mutant_files(CATALOG, exercise)]
     for name, (points, total) in check.mutants.items():
         assert points < total, name
 
 
-def test_a_mutant_that_changes_nothing_is_reported(project_copy):
-    catalog = load_catalog(project_copy)
-    ex = catalog.get("2.3")
+def test_broken_stub_mutant_and_points_are_each_reported(project_copy):
+    """One run over a copy broken three ways: a stub that is the reference, a mutant
+    that changes nothing, and catalog points that disagree with the graders."""
+    ex = CATALOG.get("2.3")
+    shutil.copy(project_copy / "solutions" / ex.module, project_copy / "exercises" / ex.module)
     harmless = project_copy / "graders/mutants/section2/attention__harmless.py"
     harmless.write_text('"""Mutant with no bug: the reference as it is."""\n')
-    check = check_exercise(catalog, ex, mutants=[harmless])
-    assert not check.ok
-    assert any(
-        "attention__harmless.py scores 20/20, as much as the reference" in p for p in check.problems
-    ), check.problems
-
-
-def test_a_stub_that_passes_is_reported(project_copy):
+    catalog_file = project_copy / "catalog.toml"
+    text = catalog_file.read_text()
+    start = text.index('id = "2.3"')
+    catalog_file.write_text(text[:start] + text[start:].replace("points = 20", "points = 21", 1))
     catalog = load_catalog(project_copy)
-    ex = catalog.get("2.3")
-    shutil.copy(project_copy / "solutions" / ex.module, project_copy / "exercises" / ex.module)
-    check = check_exercise(catalog, ex, mutants=[])
+    check = check_exercise(catalog, catalog.get("2.3"), mutants=[harmless])
     problems = "\n".join(check.problems)
     assert "the stub passes public tests" in problems
     assert "the stub scores 20 points" in problems
+    assert "mutant attention__harmless.py scores 20/20, as much as the reference" in problems
+    assert "catalog.toml: 2.3 is worth 21 points but its graders add up to 20" in problems
 
 
-def test_points_that_disagree_with_the_catalog_are_reported(project_copy):
-    catalog_file = project_copy / "catalog.toml"
-    catalog_file.write_text(catalog_file.read_text().replace("points = 20", "points = 21"))
+def test_structural_rules_name_the_file_to_change(project_copy):
     catalog = load_catalog(project_copy)
-    check = check_exercise(catalog, catalog.get("2.3"), mutants=[])
-    assert any("graders are worth 20 points but the catalog says 21" in p for p in check.problems)
+    ex = catalog.get("2.3")
+    (project_copy / ex.grader).unlink()
+    readme = project_copy / "exercises/section2/README.md"
+    readme.write_text(readme.read_text().replace("<!-- llmkit:exercises:start -->", ""))
+    support = project_copy / "exercises/section2/attention_support.py"
+    support.write_text(support.read_text().replace("def figure(", "def picture("))
+    mutants = mutant_files(catalog, ex)[:3]
+    problems = structure_problems(catalog, ex, AuthoringRules(min_mutants=5), mutants)
+    assert problems == [
+        "graders/section2/test_attention.py: missing (the hidden graders of 2.3)",
+        "graders/mutants/section2/: 3 mutants named attention__<bug>.py, at least 5 wanted "
+        "(pyproject.toml [tool.llmkit.authoring] min_mutants)",
+        "exercises/section2/attention_support.py: define figure() "
+        "(the notebook's and `llmkit show`'s picture)",
+        "exercises/section2/README.md: no <!-- llmkit:exercises:start --> / end markers "
+        "(the generated exercise headers go there; then run `llmkit docs --write`)",
+    ]
+    assert not check_exercise(catalog, ex).ok  # and the check stops there, without running pytest
+
+
+def test_tests_that_import_the_sandbox_are_named(project_copy):
+    """Graders and public tests reach the engine through llmkit.testing, never llmkit.sandbox."""
+    catalog = load_catalog(project_copy)
+    ex = catalog.get("2.1")
+    rules, mutants = AuthoringRules(), mutant_files(catalog, ex)
+    assert structure_problems(catalog, ex, rules, mutants) == []
+    grader, public = project_copy / ex.grader, project_copy / ex.public_test
+    grader.write_text("from llmkit.sandbox.script import run_learner_script\n" + grader.read_text())
+    public.write_text(public.read_text() + '\nSCRIPT = "import llmkit.sandbox"  # a string, not an import\n')
+    assert structure_problems(catalog, ex, rules, mutants) == [
+        "graders/section2/test_bpe.py: imports llmkit.sandbox; use llmkit.testing"
+    ]
+    public.write_text(public.read_text() + "\n\ndef later():\n    import llmkit.sandbox as sandbox\n")
+    assert structure_problems(catalog, ex, rules, mutants) == [
+        "exercises/section2/test_bpe.py: imports llmkit.sandbox; use llmkit.testing",
+        "graders/section2/test_bpe.py: imports llmkit.sandbox; use llmkit.testing",
+    ]
+
+
+def test_rules_come_from_pyproject(project_copy):
+    assert AuthoringRules.load(PROJECT_ROOT).min_mutants == 5
+    pyproject = project_copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("min_mutants = 5", "min_mutants = 7\nmax_mutants = 9"))
+    with pytest.raises(ValueError, match="unknown keys max_mutants"):
+        AuthoringRules.load(project_copy)

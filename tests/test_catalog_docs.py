@@ -15,7 +15,8 @@ def test_readmes_are_generated_from_the_catalog(catalog):
 
 def test_every_exercise_has_its_mirror_files_and_metadata(catalog):
     for ex in catalog.exercises:
-        for path in (f"exercises/{ex.module}", f"solutions/{ex.module}", ex.public_test, ex.grader):
+        mirror = (f"exercises/{ex.module}", f"solutions/{ex.module}", ex.public_test, ex.grader)
+        for path in (*mirror, ex.support):
             assert (PROJECT_ROOT / path).is_file(), path
         assert (PROJECT_ROOT / "exercises" / ex.section_dir / "README.md").is_file()
         assert ex.hints and ex.resources and ex.summary
@@ -36,6 +37,16 @@ def test_every_section_0_to_7_is_listed(catalog):
         (('id = "2.3"\n', ""), "missing required field 'id'"),
         (("[[exercise]]", "[[exercise]"), "is not valid TOML"),
         (('id = "2.3"', 'id = "two"'), "id should look like 2.3 or 1.2a"),
+        (('needs = ["tiktoken"]', 'needs = "tiktoken"'), "'needs' should be a list of strings"),
+        (
+            ('needs = ["tiktoken"]', 'needs = ["tiktoken>=0.7"]'),
+            "'needs' holds 'tiktoken>=0.7', which is not a pip",
+        ),
+        (('assets = ["gpt2"]', 'assets = ["gpt3"]'), "'assets' holds 'gpt3', which is not a known asset"),
+        (
+            ('preload = ["triton",', 'preload = ["triton-lang",'),
+            "'preload' holds 'triton-lang', which is not a module",
+        ),
     ],
 )
 def test_malformed_catalog_gives_a_clear_error(tmp_path, edit, message):

@@ -192,7 +192,7 @@ EXPECTED_MESSAGES = {
     "read_graders": "does not allow",
     "modify_inputs": "changed one of its inputs in place",
     "conftest_in_submission": "not started",
-    "use_engine_oracle": "No module named 'llmkit.oracles",
+    "use_engine_oracle": "graders/section2/bpe_oracle.py",
     "captured_banned_call": "bans torch.nn.functional.scaled_dot_product_attention, and your code ran it",
     "native_read_kit": "read nothing outside the jail (found: [])",
     "proc_peek": "loot: ",

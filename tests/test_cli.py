@@ -1,8 +1,12 @@
 """The llmkit command line."""
 
+import json
+import os
 import subprocess
 import sys
+import time
 
+from llmkit.catalog import load_catalog
 from llmkit.cli import main
 
 
@@ -30,20 +34,66 @@ def test_unknown_exercise_is_a_clear_error(capsys):
     assert "no exercise '9.9' in the catalog (known: " in out and "2.3" in out
 
 
-def test_status_prints_the_progress_table(kit):
-    stubs = subprocess.run(
-        [sys.executable, "-m", "llmkit.cli", "status", "2.3"], cwd=kit.path, capture_output=True, text=True
-    )
-    assert stubs.returncode == 0, stubs.stdout + stubs.stderr
-    assert "not started" in stubs.stdout and "0 of 1 exercises done" in stubs.stdout
-    done = subprocess.run(
-        [sys.executable, "-m", "llmkit.cli", "status", "2.3", "--impl", "solutions"],
-        cwd=kit.path,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0
-    assert "done" in done.stdout and "1 of 1 exercises done" in done.stdout
+def test_status_shows_kept_results_and_says_when_they_are_stale(kit, monkeypatch, capsys):
+    monkeypatch.chdir(kit.path)
+    assert main(["status", "2.3"]) == 0
+    out = capsys.readouterr().out
+    assert "not run yet" in out and "No up-to-date results for 2.3" in out
+    assert main(["status", "2.3", "--refresh"]) == 0  # runs the public tests and keeps the result
+    out = capsys.readouterr().out
+    assert "not started" in out and "0 of 1 exercises done" in out
+    assert main(["status", "2.3"]) == 0  # from the kept result: no pytest run
+    out = capsys.readouterr().out
+    assert "not started" in out and "just now" in out and "No up-to-date" not in out
+    stub = kit.path / "exercises" / "section2" / "attention.py"
+    later = time.time() + 10
+    os.utime(stub, (later, later))  # the learner saved the stub since
+    assert main(["status", "2.3"]) == 0
+    out = capsys.readouterr().out
+    assert "stale" in out and "attention.py" in out and "No up-to-date results for 2.3" in out
+    assert main(["status", "2.3", "--impl", "solutions", "--refresh"]) == 0
+    out = capsys.readouterr().out
+    assert "done" in out and "1 of 1 exercises done" in out
+
+
+def test_check_keeps_its_result_for_status(kit, monkeypatch, capsys):
+    monkeypatch.chdir(kit.path)
+    assert main(["check", "--impl", "solutions", "2.3"]) == 0
+    capsys.readouterr()
+    assert main(["status", "2.3", "--impl", "solutions"]) == 0
+    out = capsys.readouterr().out
+    assert "done" in out and "6/6" in out and "1 of 1 exercises done" in out
+
+
+# Runs one CLI command in a fresh interpreter, then prints which heavy modules it imported.
+PROBE = """
+import json, sys
+from llmkit.cli import main
+code = main(sys.argv[1:])
+print(json.dumps([code, [m for m in ("torch", "numpy", "pytest", "llmkit.plugin") if m in sys.modules]]))
+"""
+
+
+def test_learner_commands_import_no_torch(kit):
+    """list, hint and status start fast: neither torch nor numpy (nor pytest) is imported."""
+    from llmkit.cli import _results_dir
+    from llmkit.result import ExerciseResult, SubmissionResult, TestResult
+
+    catalog = load_catalog(kit.path)  # a kept result, so status reads and summarizes it
+    test = TestResult("exercises/section2/test_attention.py::t", "2.3", "passed", 0, 0, "", 0.1, "visible")
+    kept = SubmissionResult("exercises/", "exercises/", 1, "2026-01-01T00:00:00+00:00", [], [test])
+    kept.exercises.append(ExerciseResult("2.3", "attention", 0, 0, "graded"))
+    kept.write(_results_dir(catalog, None) / "2.3.json")
+    said = {}
+    for argv in (["list"], ["hint", "2.3"], ["status"], ["status", "2.3", "--impl", "solutions"]):
+        cmd = [sys.executable, "-c", PROBE, *argv]
+        run = subprocess.run(cmd, cwd=kit.path, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        code, heavy = json.loads(run.stdout.splitlines()[-1])
+        assert code == 0 and heavy == [], f"llmkit {' '.join(argv)}: exit {code}, imported {heavy}"
+        said[" ".join(argv)] = run.stdout
+    assert "Hint 1/4" in said["hint 2.3"]
+    assert "done" in said["status"] and "1/1" in said["status"]  # read from the kept result
 
 
 def test_report_renders_results_and_survives_a_bad_file(kit, tmp_path):

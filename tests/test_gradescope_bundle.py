@@ -91,13 +91,14 @@ def test_bundle_carries_only_what_grading_needs(bundle):
     assert not [n for n in names if n.startswith("graders/mutants/")]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert {"setup.sh", "run_autograder", "pyproject.toml", "README.md", "catalog.toml"} <= names
-    assert "src/llmkit/gradescope_bundle.py" in names and "src/llmkit/plugin.py" in names
+    assert "src/llmkit/gradescope_bundle.py" in names and "src/llmkit/plugin/fixtures.py" in names
     assert [n for n in names if n.startswith("graders/")] == ["graders/section2/test_attention.py"]
-    assert not [n for n in names if n.startswith(("exercises/", "cache/"))]  # 2.3 needs no GPT-2 ranks
+    assert [n for n in names if n.startswith("exercises/")] == ["exercises/section2/attention_support.py"]
+    assert not [n for n in names if n.startswith("cache/")]  # 2.3 lists no assets
     for script in ("setup.sh", "run_autograder"):
         assert infos[script].external_attr >> 16 & stat.S_IXUSR, f"{script} is not executable"
     assert manifest["exercises"] == ["2.3"] and manifest["points"] == 20
-    assert manifest["requirements"] == [] and manifest["gpt2_ranks"] == "not needed"
+    assert manifest["requirements"] == [] and manifest["assets"] == {}
     # The bundle's catalog holds 2.3 only, and every section.
     full = load_catalog(PROJECT_ROOT)
     assert 'id = "2.3"' in catalog_text and 'id = "2.1"' not in catalog_text
@@ -118,28 +119,49 @@ def test_scripts_are_valid_bash_and_install_cpu_torch_first(bundle, tmp_path):
     assert torch_line < kit_line, "torch (CPU build) must be installed before the kit"
     assert 'TORCH_INDEX="https://download.pytorch.org/whl/cpu"' in setup
     assert '--index-url "$TORCH_INDEX"' in setup.splitlines()[torch_line]
-    assert "NEEDS_GPT2=0" in setup
+    assert "FETCH_ASSETS=0" in setup
     assert "-e " not in setup.splitlines()[kit_line], "the kit must not be installed editable"
 
 
-def test_bpe_bundle_carries_gpt2_ranks_or_fetches_them(tmp_path):
+def test_bpe_bundle_carries_its_assets_or_fetches_them(tmp_path):
+    """2.1's catalog entry lists tiktoken (needs) and GPT-2's ranks (assets); its hidden
+    oracle travels with its grader, and no other exercise's files do."""
     catalog = load_catalog(PROJECT_ROOT)
     ranks = tmp_path / "gpt2.tiktoken"
     ranks.write_bytes(b"stand-in ranks\n")
-    built = build_bundle(catalog, [catalog.get("2.1")], tmp_path / "with.zip", gpt2_ranks=ranks)
+    built = build_bundle(catalog, [catalog.get("2.1")], tmp_path / "with.zip", asset_files={"gpt2": ranks})
     with zipfile.ZipFile(built.path) as archive:
         assert archive.read("cache/gpt2.tiktoken") == b"stand-in ranks\n"
         setup = archive.read("setup.sh").decode()
-    assert built.needs.gpt2 and built.gpt2_bundled
-    assert any(r.startswith("tiktoken") for r in built.needs.requirements)
-    assert "NEEDS_GPT2=0" in setup and "'tiktoken" in setup
+        names = archive.namelist()
+    assert built.needs.assets == ["gpt2"] and built.bundled_assets == ["gpt2"]
+    assert [r for r in built.needs.requirements if r.startswith("tiktoken")] == built.needs.requirements
+    assert "FETCH_ASSETS=0" in setup and "'tiktoken" in setup
+    assert [n for n in names if n.startswith(("graders/", "exercises/"))] == [
+        "exercises/section2/bpe_support.py",
+        "graders/section2/bpe_oracle.py",
+        "graders/section2/test_bpe.py",
+    ]
 
     built = build_bundle(
-        catalog, [catalog.get("2.1")], tmp_path / "without.zip", gpt2_ranks=tmp_path / "none"
+        catalog, [catalog.get("2.1")], tmp_path / "without.zip", asset_files={"gpt2": tmp_path / "none"}
     )
     with zipfile.ZipFile(built.path) as archive:
         assert "cache/gpt2.tiktoken" not in archive.namelist()
-        assert "NEEDS_GPT2=1" in archive.read("setup.sh").decode()
+        assert "FETCH_ASSETS=1" in archive.read("setup.sh").decode()
+        assert json.loads(archive.read("llmkit-bundle.json"))["assets"] == {"gpt2": "fetched by setup.sh"}
+
+
+def test_triton_bundle_carries_the_support_module_it_builds_on(tmp_path):
+    catalog = load_catalog(PROJECT_ROOT)
+    built = build_bundle(catalog, [catalog.get("7.2")], tmp_path / "a.zip")
+    with zipfile.ZipFile(built.path) as archive:
+        names = archive.namelist()
+    assert [n for n in names if n.startswith("exercises/")] == [
+        "exercises/section7/flash_attention_support.py",
+        "exercises/section7/triton_attention_support.py",
+    ]
+    assert [r for r in built.needs.requirements if r.startswith("triton")] == built.needs.requirements != []
 
 
 def test_build_refuses_bad_output_and_ids(tmp_path, monkeypatch, capsys):

@@ -19,6 +19,7 @@ from llmkit.catalog import load_catalog
 from llmkit.nbgrader import runtime
 from llmkit.nbgrader.merge import CODE_STUB, MergeError, answer_cell, release_text, solution_text
 from llmkit.nbgrader.narrative import exercise_narrative
+from llmkit.support import support_files
 
 from .conftest import PROJECT_ROOT
 
@@ -40,7 +41,7 @@ def stripped_lines(text: str) -> set[str]:
 
 def solution_only_lines(ex) -> list[str]:
     """Code lines of the reference (docstrings and comments aside) that appear nowhere in
-    the stub or the public tests."""
+    the stub, the public tests or the support modules (all are the learner's already)."""
     reference = (PROJECT_ROOT / "solutions" / ex.module).read_text()
     docstrings = set()
     for node in ast.walk(ast.parse(reference)):
@@ -49,6 +50,7 @@ def solution_only_lines(ex) -> list[str]:
             if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
                 docstrings.update(range(body[0].lineno, body[0].end_lineno + 1))
     public = (PROJECT_ROOT / ex.public_test).read_text()
+    public += "".join(path.read_text() for path in support_files(ex, PROJECT_ROOT))
     known = stripped_lines((PROJECT_ROOT / "exercises" / ex.module).read_text()) | stripped_lines(public)
     return [
         code_line(line)
@@ -270,11 +272,21 @@ def test_build_refuses_points_that_disagree_with_the_catalog(project_copy, tmp_p
 
 @needs_nbgrader
 def test_every_exercise_has_a_figure():
-    from llmkit.nbgrader.figures import figure_for
+    from llmkit.support import load_support
 
     for ex in CATALOG.exercises:
-        png, caption = figure_for(ex.id)
+        png, caption = load_support(ex, PROJECT_ROOT).figure()
         assert png.startswith(b"\x89PNG") and caption, ex.id
+
+
+@needs_nbgrader
+def test_build_names_the_support_module_that_lacks_a_figure(project_copy, tmp_path):
+    from llmkit.nbgrader.build import BuildError, build_course
+
+    support = project_copy / "exercises/section2/attention_support.py"
+    support.write_text(support.read_text().replace("def figure()", "def no_figure()"))
+    with pytest.raises(BuildError, match=r"exercises/section2/attention_support\.py: define figure\(\)"):
+        build_course(tmp_path / "course", load_catalog(project_copy), exercise_ids=["2.3"])
 
 
 # --- end to end with the real nbgrader -----------------------------------------

@@ -45,7 +45,7 @@ def test_stubs_report_not_started_without_tracebacks(kit):
     assert "not started: MultiHeadAttention.__init__() still raises NotImplementedError" in out
     assert "Traceback" not in out
     assert not [line for line in out.splitlines() if line.startswith(("E ", ">"))]  # no pytest traceback
-    assert "llmkit/plugin.py" not in out and "llmkit/impl.py" not in out
+    assert "llmkit/plugin/" not in out and "llmkit/impl.py" not in out
     summary = [line for line in out.splitlines() if line.startswith("2.3 ")]
     assert summary and "not started" in summary[0] and "0/6" in summary[0]
 
@@ -100,7 +100,9 @@ def test_report_json_has_points_status_and_visibility(kit, tmp_path):
         "duration",
         "visibility",
         "metrics",
+        "implementation",
     }
+    assert {t["implementation"] for t in tests} == {"solutions/"}
     speed = [t for t in tests if t["id"].endswith("test_sdpa_speed_is_vectorised")]
     assert speed and 0 < speed[0]["metrics"]["speed_ratio"] < 3
 
@@ -213,3 +215,54 @@ def test_unknown_exercise_id_fails_cleanly(kit):
     assert result.ret == 1
     out = result.stdout.str()
     assert "no exercise '9.9' in the catalog" in out and "INTERNALERROR" not in out
+
+
+def test_several_roots_run_every_test_on_each_and_a_mutant_stops_at_its_first_loss(kit, tmp_path):
+    report = tmp_path / "r.json"
+    mutant = "graders/mutants/section2/attention__no_scale.py"
+    args = ["--impl", "solutions", "--impl", mutant, "--stop-at-first-loss", "--llmkit-report", str(report)]
+    result = run(kit, "graders/section2/test_attention.py", "-p", "no:randomly", *args)
+    assert result.ret == 1
+    tests = json.loads(report.read_text())["tests"]
+    by_root = {}
+    for t in tests:
+        by_root.setdefault(t["implementation"], []).append(t)
+    assert set(by_root) == {"solutions/", "mutant attention__no_scale.py"}
+    assert all(t["id"].endswith("[solutions]") and t["status"] == "passed" for t in by_root["solutions/"])
+    statuses = [t["status"] for t in by_root["mutant attention__no_scale.py"]]
+    first_loss = statuses.index("failed")
+    assert set(statuses[first_loss + 1 :]) == {"skipped"}, statuses  # nothing ran after the first loss
+    assert len(statuses) == len(by_root["solutions/"])
+    result.stdout.fnmatch_lines(["implementation: solutions/*", "*2.3*done*", "implementation: mutant*"])
+
+
+def test_the_ban_test_is_generated_for_each_root_and_scans_the_source(kit, tmp_path):
+    """Exercises with banned calls get test_no_library_shortcuts (llmkit.plugin.bans): one
+    point, hidden, once per root; it fails the stub (no checked call) and a mention."""
+    reference = (PROJECT_ROOT / "solutions/section2/attention.py").read_text()
+    mention = "\n\ndef unused(x):\n    return torch.softmax(x, dim=-1)\n"
+    submission = write_submission(tmp_path, reference + mention)
+    report = tmp_path / "r.json"
+    roots = ["--impl", "solutions", "--impl", "exercises", "--impl", submission]
+    test = "graders/section2/test_attention.py::test_no_library_shortcuts"
+    result = run(kit, test, "-p", "no:randomly", *roots, "--llmkit-report", str(report))
+    assert result.ret == 1
+    tests = json.loads(report.read_text())["tests"]
+    assert [(t["status"], t["points"], t["max_points"], t["visibility"]) for t in tests] == [
+        ("passed", 1.0, 1.0, "hidden"),
+        ("not_started", 0.0, 1.0, "hidden"),
+        ("failed", 0.0, 1.0, "hidden"),
+    ]
+    assert [t["id"].rpartition("::")[2].split("[")[0] for t in tests] == ["test_no_library_shortcuts"] * 3
+    assert "exercise 2.3 must be written without these library shortcuts" in tests[2]["message"]
+    assert "torch.softmax" in tests[2]["message"]
+
+
+def test_a_grader_may_not_define_the_generated_ban_test(kit):
+    grader = kit.path / "graders/section2/test_attention.py"
+    grader.write_text(grader.read_text() + "\n\ndef test_no_library_shortcuts():\n    pass\n")
+    result = run(kit, "graders/section2/test_attention.py", "--collect-only")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # a collection error
+    out = result.stdout.str()
+    assert "graders/section2/test_attention.py defines test_no_library_shortcuts" in out
+    assert "INTERNALERROR" not in out

@@ -421,17 +421,20 @@ def test_value_and_grad_drives_sandboxed_code_from_the_grader(sandbox, autograd_
 
 
 def test_the_worker_imports_no_oracle(sandbox, autograd_learner):
-    """Graders' toy models travel pickled, their classes from llmkit.toymodels; nothing
-    under llmkit.oracles is (or can be) imported next to the learner's code."""
-    from llmkit.oracles import lora
+    """Graders' toy models travel pickled, their classes from llmkit.toymodels; no exercise
+    support or oracle module (llmkit.support loads them in the grader) is imported next to
+    the learner's code."""
+    from llmkit.support import load_support
 
     m = sandbox.module("9.2", autograd_learner, ())
-    model = lora.tiny_transformer(0)
+    model = load_support("5.1").tiny_transformer(0)
     tokens = torch.randint(0, 50, (2, 5), generator=torch.Generator().manual_seed(0))
     assert torch.allclose(m.run(model, tokens), model(tokens), atol=1e-5)
     modules = m.engine_modules()
     assert "llmkit.toymodels" in modules
-    assert not [name for name in modules if name.startswith("llmkit.oracles")]
+    assert not [
+        name for name in modules if name.startswith(("llmkit_support", "llmkit_oracle", "llmkit.support"))
+    ]
 
 
 # --- measurements from outside the worker: jailed scripts, timed calls ------------------------

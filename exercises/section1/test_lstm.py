@@ -8,10 +8,10 @@ sizes and dtypes, compare gradients, and time your cell against torch's.
 import pytest
 import torch
 
-from llmkit.checks import CheckFailure, assert_close
-from llmkit.oracles import lstm as oracle
+from llmkit.testing import CheckFailure, assert_close, load_support
 
 pytestmark = pytest.mark.exercise("1.3")
+support = load_support("1.3")
 
 
 def test_parameters_are_named_like_torch(impl):
@@ -25,9 +25,9 @@ def test_parameters_are_named_like_torch(impl):
 
 
 def test_cell_matches_torch(impl, draw):
-    reference = oracle.torch_cell(4, 3, bias=True, dtype=torch.float32, seed=draw.seed)
+    reference = support.torch_cell(4, 3, bias=True, dtype=torch.float32, seed=draw.seed)
     cell = impl.LSTMCell(4, 3)
-    cell.load_state_dict(oracle.learner_state_dict(reference))
+    cell.load_state_dict(support.learner_state_dict(reference))
     x, h0, c0 = draw.tensor(2, 4), draw.tensor(2, 3), draw.tensor(2, 3)
     h, c = cell(x, (h0, c0))
     want_h, want_c = reference(x, (h0, c0))
@@ -39,9 +39,9 @@ def test_cell_matches_torch(impl, draw):
 
 
 def test_cell_default_state_is_zeros(impl, draw):
-    reference = oracle.torch_cell(4, 3, bias=True, dtype=torch.float32, seed=draw.seed)
+    reference = support.torch_cell(4, 3, bias=True, dtype=torch.float32, seed=draw.seed)
     cell = impl.LSTMCell(4, 3)
-    cell.load_state_dict(oracle.learner_state_dict(reference))
+    cell.load_state_dict(support.learner_state_dict(reference))
     x = draw.tensor(2, 4)
     h, c = cell(x)
     want_h, want_c = reference(x)
@@ -50,12 +50,12 @@ def test_cell_default_state_is_zeros(impl, draw):
 
 
 def test_lstm_matches_torch(impl, draw):
-    reference = oracle.torch_cell(4, 3, bias=True, dtype=torch.float32, seed=draw.seed)
+    reference = support.torch_cell(4, 3, bias=True, dtype=torch.float32, seed=draw.seed)
     cell = impl.LSTMCell(4, 3)
-    cell.load_state_dict(oracle.learner_state_dict(reference))
+    cell.load_state_dict(support.learner_state_dict(reference))
     x = draw.tensor(5, 2, 4)  # (T, B, I)
     outputs, (h_n, c_n) = impl.lstm(x, cell)
-    want_out, (want_h, want_c) = oracle.torch_lstm(reference)(x)
+    want_out, (want_h, want_c) = support.torch_lstm(reference)(x)
     hint = "feed each step's (h, c) into the next step and stack the h's into (T, B, H)"
     assert_close(outputs, want_out, name="lstm outputs", hint=hint)
     assert_close(h_n, want_h[0], name="h_n", hint=hint)

@@ -9,10 +9,10 @@ look at numerical stability.
 import numpy as np
 import pytest
 
-from llmkit.checks import CheckFailure, assert_close
-from llmkit.oracles import numpy_backprop as oracle
+from llmkit.testing import CheckFailure, assert_close, load_support
 
 pytestmark = pytest.mark.exercise("1.2b")
+support = load_support("1.2b")
 
 
 def test_linear_forward_and_backward(impl, draw):
@@ -21,7 +21,7 @@ def test_linear_forward_and_backward(impl, draw):
     x, grad_out = draw.rng.normal(size=(5, 3)), draw.rng.normal(size=(5, 4))
     y = lin.forward(x)
     dx = lin.backward(grad_out)
-    want_y, want_dx, want_dW, want_db = oracle.torch_layer("linear", x, grad_out, lin.W, lin.b)
+    want_y, want_dx, want_dW, want_db = support.torch_layer("linear", x, grad_out, lin.W, lin.b)
     assert_close(y, want_y, name="Linear.forward(x)", hint="y = x @ W + b, W has shape (in, out)")
     assert_close(dx, want_dx, name="dx from Linear.backward", hint="dx = grad_out @ W.T")
     assert_close(lin.dW, want_dW, name="Linear.dW", hint="dW = x.T @ grad_out")
@@ -32,7 +32,7 @@ def test_linear_forward_and_backward(impl, draw):
 def test_activations(impl, draw, kind):
     layer = impl.ReLU() if kind == "relu" else impl.Tanh()
     x, grad_out = draw.rng.normal(size=(4, 6)), draw.rng.normal(size=(4, 6))
-    want_y, want_dx = oracle.torch_layer(kind, x, grad_out)
+    want_y, want_dx = support.torch_layer(kind, x, grad_out)
     assert_close(layer.forward(x), want_y, name=f"{kind} forward")
     assert_close(
         layer.backward(grad_out),
@@ -45,13 +45,13 @@ def test_activations(impl, draw, kind):
 def test_softmax_cross_entropy(impl, draw):
     logits, labels = draw.rng.normal(size=(6, 3)) * 3, draw.integers(0, 3, size=6)
     loss, dlogits = impl.softmax_cross_entropy(logits, labels)
-    want_loss, want_d = oracle.torch_cross_entropy(logits, labels)
+    want_loss, want_d = support.torch_cross_entropy(logits, labels)
     assert_close(float(loss), want_loss, name="loss", hint="the mean over the batch of -log p[label]")
     assert_close(dlogits, want_d, name="dlogits", hint="(softmax - one_hot) / N")
 
 
 def test_mlp_learns_two_spirals(impl):
-    X, y = oracle.two_spirals(100, seed=0)
+    X, y = support.two_spirals(100, seed=0)
     mlp = impl.MLP([2, 32, 32, 2], "relu", seed=0)
     for _ in range(600):
         _, dlogits = impl.softmax_cross_entropy(mlp.forward(X), y)

@@ -9,18 +9,18 @@ import math
 
 import pytest
 
-from llmkit.checks import CheckFailure
-from llmkit.oracles import scalar_autograd as oracle
+from llmkit.testing import CheckFailure, load_support
 
 pytestmark = pytest.mark.exercise("1.2a")
+support = load_support("1.2a")
 
 
 def check_graph(impl, leaves, steps, hint):
     """Run the graph on the learner's Values and on torch; compare values and leaf gradients."""
-    nodes = oracle.evaluate([impl.Value(x) for x in leaves], steps)
+    nodes = support.evaluate([impl.Value(x) for x in leaves], steps)
     nodes[-1].backward()
-    want_values, want_grads = oracle.torch_values_and_grads(leaves, steps)
-    graph = oracle.as_graph_text(leaves, steps)
+    want_values, want_grads = support.torch_values_and_grads(leaves, steps)
+    graph = support.as_graph_text(leaves, steps)
     for k, (node, want) in enumerate(zip(nodes, want_values)):
         if not math.isclose(node.data, want, rel_tol=1e-9, abs_tol=1e-12):
             raise CheckFailure(f"value of n{k}: expected {want!r}, got {node.data!r} in\n{graph}", hint=hint)

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmkit.checks import assert_close, assert_finite
-from llmkit.oracles import attention as oracle
+from llmkit.testing import assert_close, assert_finite, load_support
 
 pytestmark = pytest.mark.exercise("2.3")
+support = load_support("2.3")
 
 
 def test_softmax_matches_torch(impl, draw):
@@ -60,13 +60,13 @@ def test_boolean_mask_true_means_attend(impl, draw):
 
 
 def test_multi_head_attention_matches_torch(impl, draw):
-    reference = oracle.torch_mha(d_model=12, n_heads=3, bias=True, dtype=torch.float32, seed=draw.seed)
+    reference = support.torch_mha(d_model=12, n_heads=3, bias=True, dtype=torch.float32, seed=draw.seed)
     mha = impl.MultiHeadAttention(12, 3)
-    mha.load_state_dict(oracle.state_dict_for_learner(reference))
+    mha.load_state_dict(support.state_dict_for_learner(reference))
     x = draw.tensor(2, 5, 12)
     assert_close(
         mha(x),
-        oracle.mha_forward(reference, x, x, x),
+        support.mha_forward(reference, x, x, x),
         name="MultiHeadAttention(x)",
         hint="split heads as view(B, L, n_heads, head_dim).transpose(1, 2) and scale by sqrt(head_dim)",
     )

@@ -8,17 +8,16 @@ sizes, scales and dtypes, and measure memory at a larger N.
 import pytest
 import torch
 
-from llmkit.checks import assert_close
-from llmkit.memory import format_bytes, measure_memory
-from llmkit.oracles.flash_attention import attention_and_lse
+from llmkit.testing import assert_close, format_bytes, load_support, measure_memory
 
 pytestmark = pytest.mark.exercise("7.1")
+support = load_support("7.1")
 
 
 def test_matches_torch_attention(impl, draw):
     q, k, v = (draw.tensor(2, 3, 16, 8, dtype=torch.float64) for _ in range(3))
     out, lse = impl.flash_attention_torch(q, k, v, block_q=4, block_k=8)
-    want_out, want_lse = attention_and_lse(q, k, v)
+    want_out, want_lse = support.attention_and_lse(q, k, v)
     assert_close(out, want_out, name="out", hint="running max m, running sum l, acc; out = acc / l")
     assert_close(lse, want_lse, name="lse", hint="lse = m + log(l), natural log, shape (B, H, N)")
 
@@ -26,7 +25,7 @@ def test_matches_torch_attention(impl, draw):
 def test_causal_with_a_short_last_tile(impl, draw):
     q, k, v = (draw.tensor(1, 2, 13, 4, dtype=torch.float64) for _ in range(3))
     out, lse = impl.flash_attention_torch(q, k, v, causal=True, block_q=4, block_k=3)
-    want_out, want_lse = attention_and_lse(q, k, v, causal=True)
+    want_out, want_lse = support.attention_and_lse(q, k, v, causal=True)
     hint = "13 is not a multiple of 4 or 3: the last tile is shorter; mask with global indices"
     assert_close(out, want_out, name="causal out", hint=hint)
     assert_close(lse, want_lse, name="causal lse", hint=hint)
@@ -35,7 +34,7 @@ def test_causal_with_a_short_last_tile(impl, draw):
 def test_sm_scale_and_float32(impl, draw):
     q, k, v = (draw.tensor(2, 2, 20, 16) for _ in range(3))
     out, lse = impl.flash_attention_torch(q, k, v, sm_scale=0.5, block_q=8, block_k=8)
-    want_out, want_lse = attention_and_lse(q, k, v, sm_scale=0.5)
+    want_out, want_lse = support.attention_and_lse(q, k, v, sm_scale=0.5)
     assert_close(out, want_out, name="out with sm_scale=0.5", hint="scores are sm_scale * q @ k^T")
     assert_close(lse, want_lse, name="lse with sm_scale=0.5", hint="lse uses the scaled scores")
 

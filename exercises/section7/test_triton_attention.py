@@ -5,8 +5,8 @@ float16, short sequences; the whole file takes a few seconds). The hidden grader
 draw random shapes, scales and dtypes, test N = 1, long causal diagonals and
 transposed layouts, and on a GPU add bfloat16, D = 128, long sequences and speed.
 
-Every launch here uses guarded buffers (llmkit.oracles.triton_attention): q, k, v,
-out and lse are views into larger allocations, NaN around the inputs and a sentinel
+Every launch here uses guarded buffers (triton_attention_support.py): q, k, v, out
+and lse are views into larger allocations, NaN around the inputs and a sentinel
 around the outputs, so a load or store past row N - 1 is reported (the interpreter
 itself never faults).
 
@@ -17,13 +17,12 @@ float32) rtol 1e-5 / atol 1e-4. The expected values come from torch in float64.
 import pytest
 import torch
 
-from llmkit.checks import assert_close, assert_finite
-from llmkit.oracles.flash_attention import attention_and_lse
-from llmkit.oracles.triton_attention import check_guards, device, guarded_inputs, guarded_outputs
+from llmkit.testing import assert_close, assert_finite, load_support
 
 pytest.importorskip("triton", reason="exercise 7.2 needs triton: pip install -e '.[gpu]'")
 pytestmark = pytest.mark.exercise("7.2")
-DEVICE = device()
+support = load_support("7.2")
+DEVICE = support.device()
 
 
 def inputs(draw, shape, dtype=torch.float32):
@@ -32,12 +31,12 @@ def inputs(draw, shape, dtype=torch.float32):
 
 def launch(impl, q, k, v, causal=False, sm_scale=None):
     """Your wrapper on guarded copies of q, k, v and guarded out= / lse= buffers."""
-    buffers = guarded_inputs(q, k, v)
-    out, lse = guarded_outputs(q)
+    buffers = support.guarded_inputs(q, k, v)
+    out, lse = support.guarded_outputs(q)
     impl.triton_attention(
         *(b.view for b in buffers), causal=causal, sm_scale=sm_scale, out=out.view, lse=lse.view
     )
-    check_guards([*buffers, out, lse], f"shape {tuple(q.shape)}, causal={causal}")
+    support.check_guards([*buffers, out, lse], f"shape {tuple(q.shape)}, causal={causal}")
     hint = "NaN: a load of a row or key >= N reached the NaN guard, or some rows were never stored"
     assert_finite(out.view, name="out", hint=hint)
     assert_finite(lse.view, name="lse", hint=hint)
@@ -46,7 +45,7 @@ def launch(impl, q, k, v, causal=False, sm_scale=None):
 
 def check(impl, q, k, v, causal=False, sm_scale=None, hint=None):
     out, lse = launch(impl, q, k, v, causal, sm_scale)
-    want_out, want_lse = attention_and_lse(*(t.cpu().double() for t in (q, k, v)), causal, sm_scale)
+    want_out, want_lse = support.attention_and_lse(*(t.cpu().double() for t in (q, k, v)), causal, sm_scale)
     assert out.dtype == q.dtype, f"out should have q's dtype {q.dtype}, got {out.dtype}"
     rtol, atol = (1e-4, 1e-5) if q.dtype == torch.float32 else (0.0, 1e-2)
     assert_close(out.cpu().double(), want_out, name="out", rtol=rtol, atol=atol, hint=hint)

@@ -1,7 +1,7 @@
 """Hidden graders for exercise 1.3 (LSTM): 16 points.
 
 Oracles: torch.nn.LSTMCell and torch.nn.LSTM with the same weights
-(llmkit.oracles.lstm), never the reference solution. Sizes come from
+(exercises/section1/lstm_support.py), never the reference solution. Sizes come from
 hypothesis, values from seeded generators.
 """
 
@@ -12,16 +12,22 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.bans import assert_no_banned_mentions
-from llmkit.checks import CheckFailure, assert_close, unchanged, value_and_grad
-from llmkit.draw import Draw
-from llmkit.oracles import lstm as oracle
-from llmkit.timing import compare_speed
+from llmkit.testing import (
+    FLOAT_DTYPES,
+    SEEDS,
+    CheckFailure,
+    Draw,
+    assert_close,
+    assert_speed,
+    describe_case,
+    load_support,
+    unchanged,
+    value_and_grad,
+)
 
 pytestmark = pytest.mark.exercise("1.3")
+support = load_support("1.3")
 
-DTYPES = st.sampled_from([torch.float32, torch.float64])
-SEEDS = st.integers(0, 2**31 - 1)
 sizes = st.integers(1, 6)
 GATES_HINT = (
     "gates are stacked in the order i, f, g, o (weight_ih rows 0..H-1 are i); sigmoid for i, f, o, "
@@ -37,20 +43,20 @@ def cell_case(draw_st):
         i=draw_st(sizes),
         h=draw_st(sizes),
         bias=draw_st(st.booleans()),
-        dtype=draw_st(DTYPES),
+        dtype=draw_st(FLOAT_DTYPES),
         seed=draw_st(SEEDS),
     )
 
 
 def cell_pair(impl, c):
-    reference = oracle.torch_cell(c["i"], c["h"], c["bias"], c["dtype"], c["seed"])
+    reference = support.torch_cell(c["i"], c["h"], c["bias"], c["dtype"], c["seed"])
     cell = impl.LSTMCell(c["i"], c["h"], bias=c["bias"]).to(c["dtype"])
-    cell.load_state_dict(oracle.learner_state_dict(reference))
+    cell.load_state_dict(support.learner_state_dict(reference))
     return cell, reference
 
 
-def describe(c, extra=""):
-    return f"LSTMCell({c['i']}, {c['h']}, bias={c['bias']}), batch {c['b']}, {c['dtype']}{extra}"
+def describe(c, **extra):
+    return describe_case("LSTMCell", c["i"], c["h"], bias=c["bias"], batch=c["b"], dtype=c["dtype"], **extra)
 
 
 # --- parameters (1 point) ----------------------------------------------------
@@ -96,7 +102,7 @@ def test_cell_matches_torch(impl, c, with_state):
     with torch.no_grad():
         h, c_next = cell(x, state) if with_state else cell(x)
         want_h, want_c = reference(x, state) if with_state else reference(x)
-    where = describe(c, "" if with_state else ", state=None")
+    where = describe(c, state="(h, c)" if with_state else None)
     assert_close(c_next, want_c, name=f"c from {where}", hint=GATES_HINT)
     assert_close(h, want_h, name=f"h from {where}", hint=GATES_HINT)
 
@@ -145,7 +151,7 @@ def test_cell_batch_of_one_and_inputs_unchanged(impl, draw):
 @given(c=cell_case(), t=st.integers(1, 6), with_state=st.booleans())
 def test_lstm_matches_torch(impl, c, t, with_state):
     cell, reference = cell_pair(impl, c)
-    layer = oracle.torch_lstm(reference)
+    layer = support.torch_lstm(reference)
     rng = Draw(c["seed"] + 3)
     x = rng.tensor(t, c["b"], c["i"], dtype=c["dtype"])
     h0, c0 = rng.tensor(c["b"], c["h"], dtype=c["dtype"]), rng.tensor(c["b"], c["h"], dtype=c["dtype"])
@@ -156,7 +162,7 @@ def test_lstm_matches_torch(impl, c, t, with_state):
         else:
             out, (h_n, c_n) = impl.lstm(x, cell)
             want_out, (want_h, want_c) = layer(x)
-    where = f"lstm over T={t} steps with {describe(c, '' if with_state else ', state=None')}"
+    where = f"lstm over T={t} steps with {describe(c, state='(h_0, c_0)' if with_state else None)}"
     assert_close(out, want_out, name=f"outputs of {where}", hint=STEPS_HINT)
     assert_close(h_n, want_h[0], name=f"h_n of {where}", hint=STEPS_HINT)
     assert_close(c_n, want_c[0], name=f"c_n of {where}", hint=STEPS_HINT)
@@ -174,7 +180,7 @@ def test_lstm_gradients_match_torch(impl, c, t):
     w_out = rng.tensor(t, c["b"], c["h"], dtype=torch.float64)
     w_h, w_c = (rng.tensor(c["b"], c["h"], dtype=torch.float64) for _ in range(2))
     got = value_and_grad(impl.lstm, [x, cell, (h0, c0)], (w_out, (w_h, w_c)), params_of=cell)
-    layer = oracle.torch_lstm(reference)  # nn.LSTM: states carry a leading layer dim
+    layer = support.torch_lstm(reference)  # nn.LSTM: states carry a leading layer dim
     want = value_and_grad(layer, [x, (h0[None], c0[None])], (w_out, (w_h[None], w_c[None])))
     where = f"lstm over T={t} steps with {describe(c)}"
     (out, (h_n, c_n)), (want_out, (want_h, want_c)) = got.output, want.output
@@ -185,25 +191,13 @@ def test_lstm_gradients_match_torch(impl, c, t):
     for name, g, w in zip(["x", "h_0", "c_0"], [gx, gh0, gc0], [wx, wh0[0], wc0[0]]):
         assert_close(g, w, name=f"gradient w.r.t. {name} of {where}", hint=STEPS_HINT)
     for name, w in want.params.items():
-        name = oracle.lstm_param_name(name)
+        name = support.lstm_param_name(name)
         assert_close(got.params.get(name), w, name=f"gradient w.r.t. {name} of {where}", hint=STEPS_HINT)
 
 
 # --- rules and speed (2 points) ----------------------------------------------
-
-
-@pytest.mark.points(1)
-def test_no_library_lstm(impl, impl_files, exercise, draw):
-    """Static scan for banned names; the runtime trap is active during every test
-    of this exercise, including the calls below."""
-    assert_no_banned_mentions(impl_files, exercise.banned, exercise.id)
-    c = dict(b=2, i=3, h=4, bias=True, dtype=torch.float32, seed=draw.seed)
-    cell, reference = cell_pair(impl, c)
-    x = draw.tensor(3, 2, 3)
-    with torch.no_grad():
-        out, _ = impl.lstm(x, cell)
-        want, _ = oracle.torch_lstm(reference)(x)
-    assert_close(out, want, name="lstm outputs")
+# The rules' point is test_no_library_shortcuts, which the plugin generates from the
+# catalog's `banned` (llmkit.plugin.bans; its call is support.check_one_call).
 
 
 # learner cell time / nn.LSTMCell time, forward only, float32. Measured on 2 shared
@@ -222,19 +216,17 @@ def test_cell_speed_against_torch(impl, draw):
     with torch.no_grad():
         assert_close(cell(x, state)[0], reference(x, state)[0], name="h", hint=GATES_HINT)
         # Fresh x, h and c for every timed call; every answer is checked against nn.LSTMCell's.
-        speed = compare_speed(
+        assert_speed(
             cell,
             reference,
             lambda i: (
                 draw.tensor(c["b"], c["i"]),
                 (draw.tensor(c["b"], c["h"]), draw.tensor(c["b"], c["h"])),
             ),
-            repeats=9,
-        )
-    if speed.ratio > SPEED_LIMIT:
-        raise CheckFailure(
-            f"LSTMCell forward at B={c['b']}, I={c['i']}, H={c['h']} took {speed}; "
-            f"the limit is {SPEED_LIMIT}x",
+            limit=SPEED_LIMIT,
+            what=f"LSTMCell forward at B={c['b']}, I={c['i']}, H={c['h']}",
+            baseline_name="nn.LSTMCell",
             hint="compute all four gates for the whole batch with one matrix product per weight "
             "(x @ weight_ih.T + h @ weight_hh.T), no Python loops over rows or gates",
+            repeats=9,
         )

@@ -1,7 +1,7 @@
 """Hidden graders for exercise 1.2b (numpy backprop): 20 points.
 
-Oracles: torch float64 autograd (llmkit.oracles.numpy_backprop) and float64
-central differences computed here by calling the learner's functions on
+Oracles: torch float64 autograd (exercises/section1/numpy_backprop_support.py) and
+float64 central differences computed here by calling the learner's functions on
 perturbed inputs. Shapes come from hypothesis, values from Draw(seed).
 """
 
@@ -10,13 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.checks import CheckFailure, assert_close, assert_finite, unchanged
-from llmkit.draw import Draw
-from llmkit.oracles import numpy_backprop as oracle
+from llmkit.testing import SEEDS, CheckFailure, Draw, assert_close, assert_finite, load_support, unchanged
 
 pytestmark = pytest.mark.exercise("1.2b")
+support = load_support("1.2b")
 
-SEEDS = st.integers(0, 2**31 - 1)
 small = st.integers(1, 6)
 EPS = 1e-6
 NUMERIC = dict(rtol=1e-6, atol=1e-8)  # central differences are accurate to ~1e-9 here
@@ -64,7 +62,7 @@ def test_linear_matches_torch(impl, n, n_in, n_out, seed):
     with unchanged(x, grad_out, names=["x", "grad_out"]):
         y = as_array(lin.forward(x), "Linear.forward(x)")
         dx = as_array(lin.backward(grad_out), "Linear.backward(grad_out)")
-    want = dict(zip(["y", "dx", "dW", "db"], oracle.torch_layer("linear", x, grad_out, W, b)))
+    want = dict(zip(["y", "dx", "dW", "db"], support.torch_layer("linear", x, grad_out, W, b)))
     shapes = f"x {x.shape}, W {W.shape}"
     assert_close(y, want["y"], name=f"Linear forward ({shapes})", hint=HINTS["y"])
     assert_close(dx, want["dx"], name=f"dx from Linear.backward ({shapes})", hint=HINTS["dx"])
@@ -102,7 +100,7 @@ def test_relu_matches_torch(impl, shape, seed):
     layer = impl.ReLU()
     with unchanged(x, grad_out, names=["x", "grad_out"]):
         y, dx = layer.forward(x), layer.backward(grad_out)
-    want_y, want_dx = oracle.torch_layer("relu", x, grad_out)
+    want_y, want_dx = support.torch_layer("relu", x, grad_out)
     assert_close(y, want_y, name=f"ReLU forward, shape {tuple(shape)}")
     assert_close(
         dx,
@@ -121,7 +119,7 @@ def test_tanh_matches_torch(impl, shape, seed):
     layer = impl.Tanh()
     with unchanged(x, grad_out, names=["x", "grad_out"]):
         y, dx = layer.forward(x), layer.backward(grad_out)
-    want_y, want_dx = oracle.torch_layer("tanh", x, grad_out)
+    want_y, want_dx = support.torch_layer("tanh", x, grad_out)
     assert_close(y, want_y, name=f"Tanh forward, shape {tuple(shape)}")
     assert_close(
         dx,
@@ -142,7 +140,7 @@ def test_cross_entropy_matches_torch(impl, n, c, seed):
     logits, labels = normal(rng, n, c, scale=3.0), rng.integers(0, c, size=n)
     with unchanged(logits, labels, names=["logits", "labels"]):
         loss, dlogits = impl.softmax_cross_entropy(logits, labels)
-    want_loss, want_d = oracle.torch_cross_entropy(logits, labels)
+    want_loss, want_d = support.torch_cross_entropy(logits, labels)
     assert_close(
         scalar(loss, "loss"),
         np.array(want_loss),
@@ -191,7 +189,7 @@ def test_cross_entropy_large_logits(impl, draw):
         scalar(loss, "loss"), name="loss for logits near 1000", hint="subtract each row's max before exp()"
     )
     assert_finite(dlogits, name="dlogits for logits near 1000", hint="subtract each row's max before exp()")
-    want_loss, want_d = oracle.torch_cross_entropy(logits, labels)
+    want_loss, want_d = support.torch_cross_entropy(logits, labels)
     assert_close(scalar(loss, "loss"), np.array(want_loss), name="loss for logits near 1000")
     assert_close(dlogits, want_d, name="dlogits for logits near 1000")
 
@@ -239,7 +237,7 @@ def test_mlp_matches_torch(impl, case):
     logits = mlp.forward(x)
     loss, dlogits = impl.softmax_cross_entropy(logits, labels)
     dx = mlp.backward(dlogits)
-    want = oracle.torch_mlp(Ws, bs, x, labels, activation)
+    want = support.torch_mlp(Ws, bs, x, labels, activation)
     where = f"MLP({sizes}, {activation!r}), batch of {n}"
     assert_close(logits, want["logits"], name=f"logits of {where}", hint="Linear, activation, ..., Linear")
     assert_close(scalar(loss, "loss"), want["loss"], name=f"loss of {where}")
@@ -291,7 +289,7 @@ def test_mlp_step_is_gradient_descent(impl, case, lr):
     _, dlogits = impl.softmax_cross_entropy(mlp.forward(x), labels)
     mlp.backward(dlogits)
     mlp.step(lr)
-    want = oracle.torch_mlp(Ws, bs, x, labels, activation)
+    want = support.torch_mlp(Ws, bs, x, labels, activation)
     for k, layer in enumerate(linear_layers(mlp, sizes)):
         hint = "step(lr) moves against the gradient: W -= lr * dW, b -= lr * db"
         assert_close(layer.W, Ws[k] - lr * want["dW"][k], name=f"W of layer {k} after step({lr})", hint=hint)
@@ -306,7 +304,7 @@ FIT_STEPS, FIT_LR, FIT_TARGET = 600, 0.5, 0.95
 @settings(max_examples=2)
 @given(seed=st.integers(0, 10_000))
 def test_mlp_learns_two_spirals(impl, seed):
-    X, y = oracle.two_spirals(100, seed=seed)
+    X, y = support.two_spirals(100, seed=seed)
     mlp = impl.MLP([2, 32, 32, 2], "relu", seed=seed)
     losses = []
     for _ in range(FIT_STEPS):
@@ -319,7 +317,7 @@ def test_mlp_learns_two_spirals(impl, seed):
         raise CheckFailure(
             f"two spirals (seed {seed}): {accuracy:.1%} training accuracy after {FIT_STEPS} steps of "
             f"gradient descent with lr {FIT_LR}, expected at least {FIT_TARGET:.0%} "
-            f"(a straight line gets {oracle.linear_accuracy(X, y):.0%}); the loss went from "
+            f"(a straight line gets {support.linear_accuracy(X, y):.0%}); the loss went from "
             f"{losses[0]:.3f} to {losses[-1]:.3f}",
             hint="if the loss grows, a gradient has the wrong sign or scale; if it stalls, check the "
             "initialisation (He: std sqrt(2 / in_features)) and that step() updates every Linear",

@@ -1,7 +1,7 @@
 """Hidden graders for exercise 1.2a (scalar autograd): 15 points.
 
-The oracle is torch autograd in float64 (llmkit.oracles.scalar_autograd). Graphs
-are plain data built by hypothesis and run twice by the same interpreter, here in
+The oracle is torch autograd in float64 (exercises/section1/scalar_autograd_support.py).
+Graphs are plain data built by hypothesis and run twice by the same interpreter, here in
 the grader: on torch tensors and on the learner's Values (operators and methods
 only; just ``.data`` and ``.grad`` floats are read back). Sandboxed, each operation
 on a Value is a request on a handle; ``pipelined`` sends a whole graph's operations
@@ -14,14 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.checks import CheckFailure, attributes
-from llmkit.draw import Draw
-from llmkit.oracles import scalar_autograd as oracle
-from llmkit.sandbox import pipelined
+from llmkit.testing import SEEDS, CheckFailure, Draw, attributes, load_support, pipelined
 
 pytestmark = pytest.mark.exercise("1.2a")
+support = load_support("1.2a")
 
-SEEDS = st.integers(0, 2**31 - 1)
 CONSTANTS = st.sampled_from([2.0, -1.5, 0.5, 3, -2, 1.25])  # ints too: 2 * v must work
 EXPONENTS = st.sampled_from([2, 3, -1, -2, 0.5, 1.5, 2.5])
 RTOL = 1e-9  # float64; a deep graph accumulates a few ulps per step
@@ -45,16 +42,16 @@ def floats_of(nodes, attr: str, what: str) -> list[float]:
 
 def check_graph(impl, leaves, steps, *, hint, backward_from=-1):
     """The learner's values and leaf gradients against torch float64 autograd."""
-    graph = oracle.as_graph_text(leaves, steps)
+    graph = support.as_graph_text(leaves, steps)
     with pipelined(impl):  # three round trips in all when sandboxed
-        nodes = oracle.evaluate([impl.Value(x) for x in leaves], steps)
+        nodes = support.evaluate([impl.Value(x) for x in leaves], steps)
         grads_before = floats_of(nodes[: len(leaves)], "grad", "before backward")
         if any(grads_before):
             raise CheckFailure(f"leaf gradients before backward(): expected 0.0, got {grads_before}")
         nodes[backward_from].backward()
         values = floats_of(nodes, "data", "value")
         grads = floats_of(nodes[: len(leaves)], "grad", "gradient")
-    want_values, want_grads = oracle.torch_values_and_grads(leaves, steps)
+    want_values, want_grads = support.torch_values_and_grads(leaves, steps)
     for k, (got, want) in enumerate(zip(values, want_values)):
         if not close(got, want, abs(want)):
             raise CheckFailure(
@@ -81,10 +78,10 @@ def step(draw_st, n_nodes: int):
     node = st.one_of(st.integers(max(0, n_nodes - 3), n_nodes - 1), st.integers(0, n_nodes - 1))
     kind = draw_st(st.sampled_from(["unary", "pow", "binary", "binary", "const_left", "const_right"]))
     if kind == "unary":
-        return (draw_st(st.sampled_from(oracle.UNARY)), draw_st(node))
+        return (draw_st(st.sampled_from(support.UNARY)), draw_st(node))
     if kind == "pow":
         return ("pow", draw_st(node), draw_st(EXPONENTS))
-    op = draw_st(st.sampled_from(oracle.BINARY))
+    op = draw_st(st.sampled_from(support.BINARY))
     if kind == "binary":
         i = draw_st(node)
         j = draw_st(st.one_of(node, st.just(i)))  # often the same node twice
@@ -113,7 +110,7 @@ def graphs(draw_st, max_leaves: int = 4, max_steps: int = 25):
     for sink in range(n_leaves, root):
         if sink not in used:
             steps.append(("+", n_leaves + len(steps) - 1, sink))
-    return leaves, oracle.make_safe(leaves, steps)
+    return leaves, support.make_safe(leaves, steps)
 
 
 # --- single operations (5 points) --------------------------------------------
@@ -130,7 +127,7 @@ UNARY_HINTS = {
 
 @pytest.mark.points(2)
 @settings(max_examples=60)
-@given(op=st.sampled_from(oracle.UNARY), seed=SEEDS)
+@given(op=st.sampled_from(support.UNARY), seed=SEEDS)
 def test_unary_operations(impl, op, seed):
     x = float(Draw(seed).tensor(1, scale=2.0)[0])
     if op == "log":
@@ -152,7 +149,7 @@ REFLECTED = {"+": "add", "-": "sub", "*": "mul", "/": "truediv"}
 
 @pytest.mark.points(2)
 @settings(max_examples=60)
-@given(op=st.sampled_from(oracle.BINARY), side=st.sampled_from(["left", "right"]), c=CONSTANTS, seed=SEEDS)
+@given(op=st.sampled_from(support.BINARY), side=st.sampled_from(["left", "right"]), c=CONSTANTS, seed=SEEDS)
 def test_constants_on_either_side(impl, op, side, c, seed):
     a, b = (float(v) for v in Draw(seed).tensor(2, scale=2.0))
     a = a if abs(a) > 0.2 else a + 1.0
@@ -254,12 +251,12 @@ def test_backward_from_an_inner_node(impl, draw):
     # backward() on an inner node reaches only what that node depends on.
     x, y, z = (float(v) for v in draw.tensor(3))
     steps = [("*", 0, 1), ("tanh", 3), ("*", 4, 2), ("+", 3, 4)]  # n5 uses z, n4 does not
-    graph = oracle.as_graph_text([x, y, z], steps)
+    graph = support.as_graph_text([x, y, z], steps)
     with pipelined(impl):
-        nodes = oracle.evaluate([impl.Value(v) for v in (x, y, z)], steps)
+        nodes = support.evaluate([impl.Value(v) for v in (x, y, z)], steps)
         nodes[4].backward()
         got = floats_of(nodes[:3], "grad", "gradient")
-    want_values, want_grads = oracle.torch_values_and_grads([x, y, z], steps[:2])
+    want_values, want_grads = support.torch_values_and_grads([x, y, z], steps[:2])
     for k in range(3):
         if not close(got[k], want_grads[k], 1.0):
             raise CheckFailure(

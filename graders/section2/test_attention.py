@@ -1,7 +1,7 @@
 """Hidden graders for exercise 2.3 (attention): 20 points.
 
-Oracles are torch's own implementations (llmkit.oracles.attention), never the
-reference solution. Inputs come from hypothesis (shapes) and seeded
+Oracles are torch's own implementations (exercises/section2/attention_support.py),
+never the reference solution. Inputs come from hypothesis (shapes) and seeded
 generators (values); the run's seed is printed and replayable with --seed.
 """
 
@@ -12,35 +12,35 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.bans import assert_no_banned_mentions
-from llmkit.checks import (
+from llmkit.testing import (
+    FLOAT_DTYPES,
+    SEEDS,
+    Draw,
     assert_close,
     assert_finite,
+    assert_speed,
+    batch_shapes,
     check_gradients,
+    load_support,
     poisoned_allocations,
     unchanged,
     value_and_grad,
 )
-from llmkit.draw import Draw
-from llmkit.oracles import attention as oracle
-from llmkit.timing import compare_speed
 
 pytestmark = pytest.mark.exercise("2.3")
+support = load_support("2.3")
 
-DTYPES = st.sampled_from([torch.float32, torch.float64])
-SEEDS = st.integers(0, 2**31 - 1)
 dims = st.integers(1, 6)
-batch_shapes = st.lists(st.integers(1, 3), min_size=0, max_size=3).map(tuple)
 
 
 @st.composite
 def attention_case(draw_st):
     """Shapes (batch..., Lq, Lk, d, dv), dtype, masking and a value seed."""
-    batch = draw_st(batch_shapes)
+    batch = draw_st(batch_shapes())
     lq, lk, d, dv = draw_st(dims), draw_st(dims), draw_st(dims), draw_st(dims)
     masking = draw_st(st.sampled_from(["none", "mask", "causal", "both"]))
     mask_shape = draw_st(st.sampled_from(["full", "2d", "broadcast"]))
-    return batch, lq, lk, d, dv, draw_st(DTYPES), masking, mask_shape, draw_st(SEEDS)
+    return batch, lq, lk, d, dv, draw_st(FLOAT_DTYPES), masking, mask_shape, draw_st(SEEDS)
 
 
 def make_inputs(case, *, keep_rows_alive=True):
@@ -63,7 +63,7 @@ def make_inputs(case, *, keep_rows_alive=True):
 
 @pytest.mark.points(2)
 @settings(max_examples=40)
-@given(shape=st.lists(dims, min_size=1, max_size=4), dtype=DTYPES, seed=SEEDS, data=st.data())
+@given(shape=st.lists(dims, min_size=1, max_size=4), dtype=FLOAT_DTYPES, seed=SEEDS, data=st.data())
 def test_softmax_matches_torch(impl, shape, dtype, seed, data):
     dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
     x = Draw(seed).tensor(*shape, dtype=dtype, scale=5.0)
@@ -114,7 +114,7 @@ def test_sdpa_matches_torch(impl, case):
     out = impl.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=causal)
     assert_close(
         out,
-        oracle.attention(q, k, v, mask, causal),
+        support.attention(q, k, v, mask, causal),
         name=f"attention(q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}, "
         f"mask={None if mask is None else tuple(mask.shape)}, is_causal={causal})",
         hint="check the 1/sqrt(d) scale (d = q.shape[-1]), the softmax axis (keys), "
@@ -134,7 +134,7 @@ def test_sdpa_large_logits(impl, draw):
     v = draw.tensor(2, 16, 8, dtype=torch.float64)
     out = impl.scaled_dot_product_attention(q, k, v, is_causal=True)
     assert_finite(out, name="attention with large logits", hint="use a numerically stable softmax")
-    assert_close(out, oracle.attention(q, k, v, None, True), name="attention with large logits")
+    assert_close(out, support.attention(q, k, v, None, True), name="attention with large logits")
 
 
 @pytest.mark.points(2)
@@ -150,7 +150,7 @@ def test_sdpa_fully_masked_rows_are_zero(impl, case):
     )
     assert_close(
         out,
-        oracle.attention(q, k, v, mask, False),
+        support.attention(q, k, v, mask, False),
         name="attention with fully masked query rows",
         hint="a query row with no allowed key returns zeros (see the docstring)",
     )
@@ -181,7 +181,7 @@ def test_sdpa_leaves_inputs_alone_and_writes_every_element(impl, draw):
     mask[:, 0] = True
     with unchanged(q, k, v, mask, names=["q", "k", "v", "mask"]), poisoned_allocations():
         out = impl.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=True)
-    assert_close(out, oracle.attention(q, k, v, mask, True), name="attention output")
+    assert_close(out, support.attention(q, k, v, mask, True), name="attention output")
 
 
 # --- multi-head attention (5 points) -----------------------------------------
@@ -199,15 +199,15 @@ def mha_case(draw_st):
         lq=draw_st(dims),
         lk=draw_st(dims),
         cross=draw_st(st.booleans()),
-        dtype=draw_st(DTYPES),
+        dtype=draw_st(FLOAT_DTYPES),
         seed=draw_st(SEEDS),
     )
 
 
 def mha_pair(impl, c):
-    reference = oracle.torch_mha(c["d_model"], c["n_heads"], c["bias"], c["dtype"], c["seed"])
+    reference = support.torch_mha(c["d_model"], c["n_heads"], c["bias"], c["dtype"], c["seed"])
     learner = impl.MultiHeadAttention(c["d_model"], c["n_heads"], bias=c["bias"]).to(c["dtype"])
-    learner.load_state_dict(oracle.state_dict_for_learner(reference))
+    learner.load_state_dict(support.state_dict_for_learner(reference))
     return learner, reference
 
 
@@ -222,10 +222,10 @@ def test_mha_matches_torch(impl, c, causal):
         kv = rng.tensor(c["b"], c["lk"], c["d_model"], dtype=c["dtype"])
         got, want = (
             learner(x, kv, kv, is_causal=causal),
-            oracle.mha_forward(reference, x, kv, kv, None, causal),
+            support.mha_forward(reference, x, kv, kv, None, causal),
         )
     else:
-        got, want = learner(x, is_causal=causal), oracle.mha_forward(reference, x, x, x, None, causal)
+        got, want = learner(x, is_causal=causal), support.mha_forward(reference, x, x, x, None, causal)
     assert_close(
         got,
         want,
@@ -249,7 +249,7 @@ def test_mha_mask_and_gradients(impl, c, per_batch):
     mask[..., 0] = True
     weights = Draw(c["seed"] + 2).tensor(c["b"], c["lq"], c["d_model"], dtype=torch.float64)
     got, got_grads, got_param_grads = value_and_grad(learner, [x, kv, kv], weights, kwargs={"mask": mask})
-    torch_side = oracle.KitConventionMHA(reference)
+    torch_side = support.KitConventionMHA(reference)
     want, want_grads, want_param_grads = value_and_grad(
         torch_side, [x, kv, kv], weights, kwargs={"mask": mask}
     )
@@ -266,17 +266,8 @@ def test_mha_mask_and_gradients(impl, c, per_batch):
 
 
 # --- rules and speed (2 points) ----------------------------------------------
-
-
-@pytest.mark.points(1)
-def test_no_library_shortcuts(impl, impl_files, exercise, draw):
-    """Static scan of the source for banned names; the runtime trap is active
-    during every test of this exercise, including the call below."""
-    assert_no_banned_mentions(impl_files, exercise.banned, exercise.id)
-    q, k, v = draw.tensor(2, 4, 8), draw.tensor(2, 4, 8), draw.tensor(2, 4, 8)
-    assert_close(
-        impl.scaled_dot_product_attention(q, k, v), oracle.attention(q, k, v), name="attention output"
-    )
+# The rules' point is test_no_library_shortcuts, which the plugin generates from the
+# catalog's `banned` (llmkit.plugin.bans; its call is support.check_one_call).
 
 
 def naive_attention(q, k, v):
@@ -300,14 +291,14 @@ def test_sdpa_speed_is_vectorised(impl, draw, record_metric):
         impl.scaled_dot_product_attention(q, k, v), naive_attention(q, k, v), name="attention output"
     )
     # Fresh q, k, v for every timed call; every answer is checked against the baseline's.
-    speed = compare_speed(
+    assert_speed(
         impl.scaled_dot_product_attention,
         naive_attention,
         lambda i: tuple(draw.tensor(*SPEED_SHAPE) for _ in range(3)),
+        limit=SPEED_LIMIT,
+        what=f"attention at {SPEED_SHAPE}",
+        baseline_name="a plain batched attention",
+        hint="use batched matrix products over all leading dims, no Python loops over rows or heads",
+        record_metric=record_metric,
         repeats=9,
-    )
-    record_metric("speed_ratio", speed.ratio)
-    assert speed.ratio <= SPEED_LIMIT, (
-        f"attention at {SPEED_SHAPE} took {speed}; the limit is {SPEED_LIMIT}x. "
-        "Hint: use batched matrix products over all leading dims, no Python loops over rows or heads"
     )

@@ -1,10 +1,10 @@
 """Hidden graders for exercise 5.1 (LoRA): 25 points.
 
 Oracles are the LoRA formula written out in float64 and analytic gradients
-(llmkit.oracles.lora), never the reference solution. Learner objects are only
-called, loaded (``load_state_dict``) and read (``state_dict``, ``merged``);
+(exercises/section5/lora_support.py), never the reference solution. Learner objects are
+only called, loaded (``load_state_dict``) and read (``state_dict``, ``merged``);
 gradients come from ``value_and_grad`` and the optimiser runs on grader-side
-copies (``oracle.finetune``). Shapes come from hypothesis, values from seeded
+copies (``support.finetune``). Shapes come from hypothesis, values from seeded
 generators; the run's seed is printed and replayable with --seed.
 """
 
@@ -16,14 +16,22 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.checks import CheckFailure, assert_close, unchanged, value_and_grad
-from llmkit.draw import Draw
-from llmkit.oracles import lora as oracle
+from llmkit.testing import (
+    FLOAT_DTYPES,
+    SEEDS,
+    CheckFailure,
+    Draw,
+    assert_close,
+    batch_shapes,
+    describe_case,
+    load_support,
+    unchanged,
+    value_and_grad,
+)
 
 pytestmark = pytest.mark.exercise("5.1")
+support = load_support("5.1")
 
-SEEDS = st.integers(0, 2**31 - 1)
-DTYPES = st.sampled_from([torch.float32, torch.float64])
 ALPHAS = st.sampled_from([1.0, 2.0, 3.5, 8.0, 16.0])
 LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "lm_head")
 
@@ -36,15 +44,15 @@ def layer_case(draw_st, min_r=1):
         r=draw_st(st.integers(min_r, 6)),
         alpha=draw_st(ALPHAS),
         bias=draw_st(st.booleans()),
-        dtype=draw_st(DTYPES),
-        batch=tuple(draw_st(st.lists(st.integers(1, 3), min_size=0, max_size=2))),
+        dtype=draw_st(FLOAT_DTYPES),
+        batch=draw_st(batch_shapes(max_dims=2)),
         seed=draw_st(SEEDS),
     )
 
 
 def make_layer(impl, c, dropout=0.0):
     """(learner layer, grader's own copy of the base, its weight, its bias)."""
-    base = oracle.random_linear(c["in_f"], c["out_f"], c["bias"], c["dtype"], c["seed"])
+    base = support.random_linear(c["in_f"], c["out_f"], c["bias"], c["dtype"], c["seed"])
     mine = copy.deepcopy(base)
     layer = impl.LoRALinear(base, c["r"], c["alpha"], dropout)
     bias = None if mine.bias is None else mine.bias.detach()
@@ -60,10 +68,8 @@ def load_random_adapter(layer, c, rng: Draw):
 
 
 def describe(c, **extra) -> str:
-    parts = [f"in={c['in_f']}", f"out={c['out_f']}", f"r={c['r']}", f"alpha={c['alpha']}"]
-    parts += [f"bias={c['bias']}", f"{c['dtype']}".replace("torch.", "")]
-    parts += [f"{k}={v}" for k, v in extra.items()]
-    return "LoRALinear(" + ", ".join(parts) + ")"
+    fields = {key: c[key] for key in ("r", "alpha", "bias", "dtype")}
+    return describe_case("LoRALinear", in_features=c["in_f"], out_features=c["out_f"], **fields, **extra)
 
 
 # --- the layer (9 points) ----------------------------------------------------
@@ -115,7 +121,7 @@ def test_structure_and_what_trains(impl, c):
 @pytest.mark.points(1)
 def test_lora_A_is_kaiming_uniform(impl, draw):
     in_f, r = 512, 64
-    base = oracle.random_linear(in_f, 16, True, torch.float32, draw.seed)
+    base = support.random_linear(in_f, 16, True, torch.float32, draw.seed)
     a = impl.LoRALinear(base, r, 16.0).state_dict()["lora_A"].to(torch.float64)
     bound = 1 / math.sqrt(
         in_f
@@ -170,7 +176,7 @@ def test_forward_matches_the_lora_formula(impl, c, dropout):
         out = layer(x)
     assert_close(
         out,
-        oracle.lora_output(x, w, b, a, bb, c["alpha"] / c["r"]),
+        support.lora_output(x, w, b, a, bb, c["alpha"] / c["r"]),
         name=f"{describe(c, dropout=dropout)} in eval mode",
         hint="y = base(x) + (alpha / r) * x @ A.T @ B.T; the scale is alpha / r, not alpha",
     )
@@ -306,7 +312,7 @@ def test_dropout_only_on_the_branch_and_off_in_eval(impl, draw):
     layer, _, w, b = make_layer(impl, c, dropout=p)
     a, bb = load_random_adapter(layer, c, draw)
     x = draw.tensor(1, c["in_f"], dtype=torch.float64).expand(n, -1).contiguous()
-    expected = oracle.lora_output(x, w, b, a, bb, c["alpha"] / c["r"])
+    expected = support.lora_output(x, w, b, a, bb, c["alpha"] / c["r"])
     layer.eval()
     first, second = layer(x), layer(x)
     assert_close(first, expected, name="output in eval mode", hint="in eval mode dropout is off")
@@ -354,10 +360,10 @@ def targets_case(draw_st):
 @given(case=targets_case())
 def test_apply_lora_wraps_the_targets_and_freezes_the_rest(impl, case):
     targets, r, alpha, seed = case
-    model = oracle.tiny_transformer(seed)
+    model = support.tiny_transformer(seed)
     original = copy.deepcopy(model)
     before = original.state_dict()
-    linears = oracle.linear_shapes(original)
+    linears = support.linear_shapes(original)
     wrapped = {name for name in linears if name.rsplit(".", 1)[-1] in targets}
     tokens = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(seed))
     adapted = impl.apply_lora(model, targets, r=r, alpha=alpha)
@@ -406,9 +412,9 @@ def trainable_names(model, tokens) -> list[str]:
 @given(case=targets_case())
 def test_trainable_parameters_counts_r_times_in_plus_out(impl, case):
     targets, r, alpha, seed = case
-    model = oracle.tiny_transformer(seed)
+    model = support.tiny_transformer(seed)
     total = sum(p.numel() for p in model.parameters())
-    linears = oracle.linear_shapes(model)
+    linears = support.linear_shapes(model)
     count = impl.trainable_parameters(model)
     if type(count) is not int or count != total:
         raise CheckFailure(
@@ -428,7 +434,7 @@ def test_trainable_parameters_counts_r_times_in_plus_out(impl, case):
 
 @pytest.mark.points(1)
 def test_apply_lora_with_no_match_raises(impl, draw):
-    model = oracle.tiny_transformer(draw.seed)
+    model = support.tiny_transformer(draw.seed)
     keys = set(model.state_dict())
     targets = ["q_porj", "value"]
     with pytest.raises(ValueError) as info:
@@ -456,7 +462,7 @@ def test_optimiser_steps_leave_the_base_unchanged(impl, draw):
     layer, _, w, b = make_layer(impl, c, dropout=0.1)
     layer.train()
     x, y = draw.tensor(16, 10), draw.tensor(16, 7)
-    oracle.finetune(layer, x, y, steps=2, lr=1e-2)
+    support.finetune(layer, x, y, steps=2, lr=1e-2)
     state = layer.state_dict()
     hint = "the base is frozen: requires_grad=False on base.weight and base.bias, so no optimiser moves it"
     assert_close(state["base.weight"], w, name="base.weight after 2 Adam steps", rtol=0, atol=0, hint=hint)
@@ -464,12 +470,12 @@ def test_optimiser_steps_leave_the_base_unchanged(impl, draw):
     if not state["lora_B"].abs().max() > 0:
         raise CheckFailure("lora_B is still zero after 2 Adam steps", hint="gradients must reach lora_B")
     # ... and a whole model.
-    model = oracle.tiny_transformer(draw.seed)
+    model = support.tiny_transformer(draw.seed)
     before = copy.deepcopy(model).state_dict()
     adapted = impl.apply_lora(model, ["q_proj", "v_proj", "up_proj"], r=2, alpha=4.0, dropout=0.1)
     adapted.train()
     tokens = torch.randint(0, 50, (2, 6), generator=draw.generator)
-    oracle.finetune(adapted, tokens, draw.tensor(2, 6, 50), steps=2, lr=1e-2)
+    support.finetune(adapted, tokens, draw.tensor(2, 6, 50), steps=2, lr=1e-2)
     state = adapted.state_dict()
     for key, value in before.items():
         layer_name, _, kind = key.rpartition(".")
@@ -494,10 +500,10 @@ FINETUNE_STEPS, FINETUNE_LR, FINETUNE_MARGIN = 60, 1e-2, 0.4
 @given(seed=SEEDS, rank=st.sampled_from([(2, 4.0), (4, 8.0), (8, 8.0)]))
 def test_lora_finetuning_lowers_the_loss(impl, seed, rank):
     r, alpha = rank
-    task = oracle.toy_task(seed)
-    start = oracle.mse(task.model(task.x), task.y)  # the frozen model's loss
+    task = support.toy_task(seed)
+    start = support.mse(task.model(task.x), task.y)  # the frozen model's loss
     model = impl.apply_lora(task.model, list(task.targets), r=r, alpha=alpha)
-    losses = oracle.finetune(model, task.x, task.y, steps=FINETUNE_STEPS, lr=FINETUNE_LR)
+    losses = support.finetune(model, task.x, task.y, steps=FINETUNE_STEPS, lr=FINETUNE_LR)
     if not losses[-1] <= FINETUNE_MARGIN * start:
         raise CheckFailure(
             f"LoRA (r={r}, alpha={alpha}) on fc1 and fc2 of the toy MLP, {FINETUNE_STEPS} Adam steps at "

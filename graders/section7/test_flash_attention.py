@@ -1,8 +1,8 @@
 """Hidden graders for exercise 7.1 (tiled attention with online softmax): 20 points.
 
 Oracles: torch's F.scaled_dot_product_attention and a logsumexp, both in float64
-(llmkit.oracles.flash_attention), never the reference solution. Memory is the
-operating system's count (llmkit.memory.peak_memory_of_call): the peak resident
+(exercises/section7/flash_attention_support.py), never the reference solution. Memory is
+the operating system's count (llmkit.memory.peak_memory_of_call): the peak resident
 memory of a fresh process that calls the learner's function once, minus that of
 the same process without the learner's code, so "the N x N matrix never exists"
 is measured, not assumed, and nothing in the learner's process can change it.
@@ -15,29 +15,31 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.bans import assert_no_banned_mentions
-from llmkit.checks import CheckFailure, assert_close, assert_finite, poisoned_allocations, unchanged
-from llmkit.draw import Draw
-from llmkit.memory import format_bytes, peak_memory_of_call
-from llmkit.oracles.flash_attention import attention_and_lse
+from llmkit.testing import (
+    CheckFailure,
+    Draw,
+    assert_close,
+    assert_finite,
+    describe_case,
+    format_bytes,
+    load_support,
+    multihead_cases,
+    peak_memory_of_call,
+    poisoned_allocations,
+    unchanged,
+)
 
 pytestmark = pytest.mark.exercise("7.1")
+support = load_support("7.1")
 
-SEEDS = st.integers(0, 2**31 - 1)
 BLOCKS = st.sampled_from([3, 5, 8, 16, 32, 64])
-SCALES = st.one_of(st.none(), st.floats(0.05, 2.0))
 
 
 @st.composite
 def attention_case(draw_st, max_n=70):
     """(B, H, N, D), block_q, block_k, causal, sm_scale and a value seed."""
-    shape = (
-        draw_st(st.integers(1, 2)),
-        draw_st(st.integers(1, 3)),
-        draw_st(st.integers(1, max_n)),
-        draw_st(st.integers(1, 16)),
-    )
-    return shape, draw_st(BLOCKS), draw_st(BLOCKS), draw_st(st.booleans()), draw_st(SCALES), draw_st(SEEDS)
+    shape, causal, sm_scale, seed = draw_st(multihead_cases(max_heads=3, max_n=max_n, sm_scales=(0.05, 2.0)))
+    return shape, draw_st(BLOCKS), draw_st(BLOCKS), causal, sm_scale, seed
 
 
 def qkv(shape, dtype, seed, scale=1.0):
@@ -46,9 +48,8 @@ def qkv(shape, dtype, seed, scale=1.0):
 
 
 def describe(shape, block_q, block_k, causal, sm_scale):
-    return (
-        f"(B, H, N, D)={tuple(shape)}, block_q={block_q}, block_k={block_k}, causal={causal}, "
-        f"sm_scale={sm_scale}"
+    return describe_case(
+        "", f"(B, H, N, D)={tuple(shape)}", block_q=block_q, block_k=block_k, causal=causal, sm_scale=sm_scale
     )
 
 
@@ -98,7 +99,7 @@ def test_output_matches_sdpa_float64(impl, case):
     out, _ = unpack(
         impl.flash_attention_torch(q, k, v, causal=causal, sm_scale=sm_scale, block_q=bq, block_k=bk)
     )
-    want, _ = attention_and_lse(q, k, v, causal, sm_scale)
+    want, _ = support.attention_and_lse(q, k, v, causal, sm_scale)
     assert_close(out, want, name=f"out for {describe(shape, bq, bk, causal, sm_scale)}", hint=OUT_HINT)
 
 
@@ -111,7 +112,7 @@ def test_lse_matches_float64_logsumexp(impl, case):
     _, lse = unpack(
         impl.flash_attention_torch(q, k, v, causal=causal, sm_scale=sm_scale, block_q=bq, block_k=bk)
     )
-    _, want = attention_and_lse(q, k, v, causal, sm_scale)
+    _, want = support.attention_and_lse(q, k, v, causal, sm_scale)
     check_lse(lse, want, f"lse for {describe(shape, bq, bk, causal, sm_scale)}")
 
 
@@ -124,7 +125,7 @@ def test_float32_matches(impl, case):
     out, lse = unpack(
         impl.flash_attention_torch(q, k, v, causal=causal, sm_scale=sm_scale, block_q=bq, block_k=bk)
     )
-    want_out, want_lse = attention_and_lse(q, k, v, causal, sm_scale)
+    want_out, want_lse = support.attention_and_lse(q, k, v, causal, sm_scale)
     where = describe(shape, bq, bk, causal, sm_scale)
     assert_close(out, want_out, name=f"float32 out for {where}", hint="compute in q's dtype; " + OUT_HINT)
     check_lse(lse, want_lse, f"float32 lse for {where}")
@@ -137,7 +138,7 @@ def test_single_query(impl, draw):
     hint = "with N = 1 there is one tile of one key; tiles shorter than the block sizes must work"
     for causal in (False, True):
         out, lse = unpack(impl.flash_attention_torch(q, k, v, causal=causal))
-        want_out, want_lse = attention_and_lse(q, k, v, causal)
+        want_out, want_lse = support.attention_and_lse(q, k, v, causal)
         assert_close(out, want_out, name=f"out for N=1, causal={causal}", hint=hint)
         check_lse(lse, want_lse, f"lse for N=1, causal={causal}")
 
@@ -148,7 +149,7 @@ def test_causal_long_sequence(impl, draw):
     shape, bq, bk = (1, 2, 389, 16), 64, 48
     q, k, v = (draw.tensor(*shape, dtype=torch.float64) for _ in range(3))
     out, lse = unpack(impl.flash_attention_torch(q, k, v, causal=True, block_q=bq, block_k=bk))
-    want_out, want_lse = attention_and_lse(q, k, v, causal=True)
+    want_out, want_lse = support.attention_and_lse(q, k, v, causal=True)
     where = describe(shape, bq, bk, True, None)
     assert_close(
         out,
@@ -169,14 +170,14 @@ def test_large_logits(impl, draw):
         out, lse = unpack(impl.flash_attention_torch(q, k, v, causal=causal, block_q=16, block_k=8))
         assert_finite(out, name="out with large logits", hint=hint)
         assert_finite(lse, name="lse with large logits", hint=hint)
-        want_out, want_lse = attention_and_lse(q, k, v, causal)
+        want_out, want_lse = support.attention_and_lse(q, k, v, causal)
         assert_close(out, want_out, name=f"float64 out with large logits, causal={causal}", hint=OUT_HINT)
         check_lse(lse, want_lse, f"float64 lse with large logits, causal={causal}")
         q32, k32, v32 = (t.to(torch.float32) for t in (q, k, v))
         out32, lse32 = unpack(impl.flash_attention_torch(q32, k32, v32, causal=causal, block_q=16, block_k=8))
         assert_finite(out32, name="float32 out with large logits", hint=hint)
         # float32 rounding of scores near 1000 moves near-one-hot weights: loose tolerance
-        want32, want_lse32 = attention_and_lse(q32, k32, v32, causal)
+        want32, want_lse32 = support.attention_and_lse(q32, k32, v32, causal)
         assert_close(out32, want32, name="float32 out with large logits", rtol=1e-3, atol=1e-3, hint=OUT_HINT)
         assert_close(lse32, want_lse32, name="float32 lse with large logits", rtol=1e-5, atol=1e-3)
 
@@ -186,7 +187,7 @@ def test_sm_scale_is_used(impl, draw):
     q, k, v = (draw.tensor(2, 2, 24, 16, dtype=torch.float64) for _ in range(3))
     for sm_scale in (0.1, 1.3):
         out, lse = unpack(impl.flash_attention_torch(q, k, v, sm_scale=sm_scale, block_q=8, block_k=8))
-        want_out, want_lse = attention_and_lse(q, k, v, sm_scale=sm_scale)
+        want_out, want_lse = support.attention_and_lse(q, k, v, sm_scale=sm_scale)
         hint = f"scores are sm_scale * q @ k^T; sm_scale={sm_scale} here (1/sqrt(D) only when None)"
         assert_close(out, want_out, name=f"out with sm_scale={sm_scale}", hint=hint)
         assert_close(lse, want_lse, name=f"lse with sm_scale={sm_scale}", hint=hint)
@@ -197,7 +198,7 @@ def test_inputs_unchanged_and_every_element_written(impl, draw):
     q, k, v = (draw.tensor(2, 2, 37, 8) for _ in range(3))
     with unchanged(q, k, v, names=["q", "k", "v"]), poisoned_allocations():
         out, lse = unpack(impl.flash_attention_torch(q, k, v, causal=True, block_q=16, block_k=8))
-    want_out, want_lse = attention_and_lse(q, k, v, causal=True)
+    want_out, want_lse = support.attention_and_lse(q, k, v, causal=True)
     hint = (
         "torch.empty here returns NaN-filled tensors: every row of the last, shorter tile must be "
         "written (37 is not a multiple of 16 or 8)"
@@ -234,7 +235,7 @@ def measured(impl, impl_files, exercise, draw, causal):
         impl_files, "flash_attention_torch", [q, k, v], kwargs, exercise=exercise.id, banned=exercise.banned
     )
     out, _ = unpack(used.output)  # the output must be right; lse has its own tests
-    want_out, _ = attention_and_lse(q, k, v, causal)
+    want_out, _ = support.attention_and_lse(q, k, v, causal)
     assert_close(out, want_out, name=f"out at N={MEM_N}, causal={causal} (the call measured)", hint=OUT_HINT)
     return used
 
@@ -270,15 +271,5 @@ def test_causal_peak_memory_is_tiled(impl, impl_files, exercise, draw):
 
 
 # --- rules (1 point) -----------------------------------------------------------
-
-
-@pytest.mark.points(1)
-def test_no_library_shortcuts(impl, impl_files, exercise, draw):
-    """Static scan for banned names; the runtime trap is active during every test of this
-    exercise, including the call below."""
-    assert_no_banned_mentions(impl_files, exercise.banned, exercise.id)
-    q, k, v = (draw.tensor(1, 2, 12, 8, dtype=torch.float64) for _ in range(3))
-    out, lse = unpack(impl.flash_attention_torch(q, k, v, block_q=4, block_k=4))
-    want_out, want_lse = attention_and_lse(q, k, v)
-    assert_close(out, want_out, name="out")
-    assert_close(lse, want_lse, name="lse")
+# test_no_library_shortcuts, which the plugin generates from the catalog's `banned`
+# (llmkit.plugin.bans; its call is support.check_one_call).

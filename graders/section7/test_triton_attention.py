@@ -3,9 +3,9 @@
 and 6 on a GPU only (@pytest.mark.gpu: "not graded: no GPU" elsewhere).
 
 Oracle: torch's SDPA and a logsumexp in float64 on the CPU (exercise 7.1's
-llmkit.oracles.flash_attention.attention_and_lse), never the reference solution.
-Out-of-bounds loads and stores are caught with guarded buffers
-(llmkit.oracles.triton_attention): the interpreter does not fault on a bad pointer.
+attention_and_lse, which exercises/section7/triton_attention_support.py re-exports),
+never the reference solution. Out-of-bounds loads and stores are caught with that
+module's guarded buffers: the interpreter does not fault on a bad pointer.
 
 Tolerances (outputs of unit-scale inputs, compared in float64):
     out  float32: rtol 1e-4, atol 1e-5   float16: atol 1e-2   bfloat16 (GPU): rtol 1e-2, atol 2e-2
@@ -20,24 +20,24 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.bans import assert_no_banned_mentions
-from llmkit.checks import CheckFailure, as_plain_tensor, assert_close, assert_finite, unchanged
-from llmkit.draw import Draw
-from llmkit.oracles.flash_attention import attention_and_lse
-from llmkit.oracles.triton_attention import (
-    attention_flops,
-    check_guards,
-    device,
-    guarded_inputs,
-    guarded_outputs,
+from llmkit.testing import (
+    CheckFailure,
+    Draw,
+    as_plain_tensor,
+    assert_close,
+    assert_finite,
+    assert_speed_ratio,
+    describe_case,
+    load_support,
+    multihead_cases,
+    unchanged,
 )
 
 pytest.importorskip("triton", reason="exercise 7.2 needs triton: pip install -e '.[gpu]'")
 pytestmark = pytest.mark.exercise("7.2")
+support = load_support("7.2")
 
-DEVICE = device()
-SEEDS = st.integers(0, 2**31 - 1)
-SCALES = st.one_of(st.none(), st.floats(0.05, 1.5))
+DEVICE = support.device()
 OUT_TOLERANCE = {  # (rtol, atol)
     torch.float32: (1e-4, 1e-5),
     torch.float16: (0.0, 1e-2),
@@ -52,16 +52,9 @@ def examples(n: int) -> int:
     return n if DEVICE == "cpu" else max(5, n // 3)
 
 
-@st.composite
-def attention_case(draw_st, max_n=150, head_dims=(16, 32, 64)):
+def attention_case(max_n=150, head_dims=(16, 32, 64)):
     """(B, H, N, D), causal, sm_scale and a value seed."""
-    shape = (
-        draw_st(st.integers(1, 2)),
-        draw_st(st.integers(1, 2)),
-        draw_st(st.integers(1, max_n)),
-        draw_st(st.sampled_from(head_dims)),
-    )
-    return shape, draw_st(st.booleans()), draw_st(SCALES), draw_st(SEEDS)
+    return multihead_cases(max_heads=2, max_n=max_n, head_dims=head_dims, sm_scales=(0.05, 1.5))
 
 
 def qkv(shape, dtype, seed, scale=1.0):
@@ -74,7 +67,7 @@ def seed_of(draw):
 
 
 def describe(shape, dtype, causal, sm_scale):
-    return f"(B, H, N, D)={tuple(shape)}, {dtype}, causal={causal}, sm_scale={sm_scale}"
+    return describe_case("", f"(B, H, N, D)={tuple(shape)}", dtype, causal=causal, sm_scale=sm_scale)
 
 
 def unpack(result):
@@ -119,7 +112,7 @@ def check_lse(lse, want, name, tolerance=None):
 
 def expected(q, k, v, causal=False, sm_scale=None):
     """float64 oracle on the CPU (no need for the GPU's float64 SDPA)."""
-    return attention_and_lse(*(t.cpu().double() for t in (q, k, v)), causal, sm_scale)
+    return support.attention_and_lse(*(t.cpu().double() for t in (q, k, v)), causal, sm_scale)
 
 
 NAN_HINT = (
@@ -131,12 +124,12 @@ NAN_HINT = (
 def guarded_call(impl, q, k, v, causal, sm_scale, where):
     """Launch on q, k, v, out and lse living in guarded buffers; check the guards and that
     the returned tensors hold what was written into out= and lse=."""
-    inputs = guarded_inputs(q, k, v)
-    out, lse = guarded_outputs(q)
+    inputs = support.guarded_inputs(q, k, v)
+    out, lse = support.guarded_outputs(q)
     result = impl.triton_attention(
         *(b.view for b in inputs), causal=causal, sm_scale=sm_scale, out=out.view, lse=lse.view
     )
-    check_guards([*inputs, out, lse], where)
+    support.check_guards([*inputs, out, lse], where)
     got_out, got_lse = unpack(result)
     for got, buffer in ((got_out, out), (got_lse, lse)):
         written = as_plain_tensor(buffer.view)
@@ -265,14 +258,8 @@ def test_transposed_layouts_and_own_buffers(impl, draw):
 
 
 # --- rules (1 point) ------------------------------------------------------------
-
-
-@pytest.mark.points(1)
-def test_no_library_shortcuts(impl, impl_files, exercise, draw):
-    """Static scan for banned names; the runtime trap is active during every test of this
-    exercise, including the call below."""
-    assert_no_banned_mentions(impl_files, exercise.banned, exercise.id)
-    run_and_check(impl, (1, 2, 20, 16), torch.float32, True, None, seed_of(draw))
+# test_no_library_shortcuts, which the plugin generates from the catalog's `banned`
+# (llmkit.plugin.bans; its call is support.check_one_call).
 
 
 # --- GPU only: more dtypes and shapes (3 points), speed (3 points) ----------------
@@ -342,7 +329,7 @@ def measure_speed(impl) -> dict:
                 theirs.append(bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)))
         mine_ms, theirs_ms = statistics.median(mine), statistics.median(theirs)
         ratios.append(mine_ms / theirs_ms)
-        flops = attention_flops(b, h, n, d, causal)
+        flops = support.attention_flops(b, h, n, d, causal)
         lines.append(
             f"causal={causal}: yours {mine_ms:.3f} ms ({flops / mine_ms * 1e-9:.0f} TFLOP/s), torch flash "
             f"{theirs_ms:.3f} ms ({flops / theirs_ms * 1e-9:.0f} TFLOP/s)"
@@ -359,13 +346,15 @@ def test_gpu_speed_against_flash_backend(impl, limit, record_metric):
     """TFLOP/s against F.scaled_dot_product_attention with the FLASH_ATTENTION backend pinned,
     same run, triton.testing.do_bench medians, fp16, (B, H, N, D) = SPEED_SHAPE."""
     speed = measure_speed(impl)
-    record_metric("speed_ratio", speed["ratio"])
-    if speed["ratio"] > limit:
-        raise CheckFailure(
-            f"your kernel takes {speed['ratio']:.2f}x the time of torch's FlashAttention backend (geometric "
-            f"mean of causal and not) at (B, H, N, D)={SPEED_SHAPE}, float16; this point needs <= {limit}x. "
-            f"{speed['detail']}",
-            hint="use tl.math.exp2 with sm_scale * log2(e) folded into the scores, skip the masks on key "
-            "blocks left of the diagonal, and tune BLOCK_M / BLOCK_N / num_warps / num_stages "
-            "(launch_config or triton.autotune) on the GPU",
-        )
+    assert_speed_ratio(
+        speed["ratio"],
+        limit=limit,
+        what=f"at (B, H, N, D)={SPEED_SHAPE} in float16, your kernel",
+        measured=f"{speed['ratio']:.2f}x the time of torch's FlashAttention backend (geometric mean of "
+        f"causal and not: {speed['detail']})",
+        baseline_name="the backend",
+        hint="use tl.math.exp2 with sm_scale * log2(e) folded into the scores, skip the masks on key "
+        "blocks left of the diagonal, and tune BLOCK_M / BLOCK_N / num_warps / num_stages "
+        "(launch_config or triton.autotune) on the GPU",
+        record_metric=record_metric,
+    )

@@ -2,24 +2,56 @@
 
 For each catalog exercise:
 
-* the three trees mirror each other (stub, public test, reference, grader, mutants);
+* the structural rules hold (:func:`structure_problems`): the three trees mirror
+  each other, there are enough mutants, the section README carries the generated
+  header; the numbers come from ``[tool.llmkit.authoring]`` in ``pyproject.toml``;
 * the untouched stub fails every public test and scores 0 on the hidden graders;
 * the reference passes every public test and scores the catalog's points;
 * every grader test carries points, and they add up to the catalog's points;
-* every mutant loses points on the hidden graders;
 * sandboxed (``--sandbox``, as ``llmkit grade`` runs them) the graders give the
-  reference the same points and the stub none, and mutants are graded that way.
+  reference the same points and the stub none, and every mutant loses points.
+
+Two pytest processes per exercise do all of it, each running its tests over several
+implementation roots (``--impl`` given once per root): one in-process (public tests
+and graders, stub and reference, as learners run them), one sandboxed (graders only,
+stub, reference and every mutant, sharing one fork server; a mutant stops at its
+first lost point). :func:`check_catalog` spreads the processes over the cores.
 """
 
 from __future__ import annotations
 
+import ast
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmkit.catalog import Catalog, Exercise
-from llmkit.plugin import NO_GPU
+from llmkit.catalog import Catalog, Exercise, tomllib
+from llmkit.progress import NO_GPU
+from llmkit.result import TestResult
 from llmkit.runner import PytestRun, run_pytest
+
+STUB, REFERENCE = "exercises/", "solutions/"  # the roots' labels in results
+
+
+@dataclass(frozen=True)
+class AuthoringRules:
+    """The numbers the author check holds exercises to: ``[tool.llmkit.authoring]``."""
+
+    min_mutants: int = 5
+
+    @classmethod
+    def load(cls, project_root: Path) -> AuthoringRules:
+        path = project_root / "pyproject.toml"
+        table = {}
+        if path.is_file():
+            table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("llmkit", {})
+            table = table.get("authoring", {})
+        unknown = set(table) - set(cls.__dataclass_fields__)
+        if unknown:
+            keys = ", ".join(sorted(unknown))
+            raise ValueError(f"pyproject.toml [tool.llmkit.authoring]: unknown keys {keys}")
+        return cls(**table)
 
 
 @dataclass
@@ -33,127 +65,212 @@ class ExerciseCheck:
         return not self.problems
 
 
-def _points(run: PytestRun) -> tuple[float, float]:
-    return sum(r.points for r in run.results), sum(r.max_points for r in run.results)
-
-
-def _describe_crash(label: str, run: PytestRun) -> str:
-    return f"{label}: pytest exited with {run.returncode}:\n{run.output[-2000:]}"
-
-
 def mutant_files(catalog: Catalog, exercise: Exercise) -> list[Path]:
     return sorted(catalog.root.glob(exercise.mutants_glob))
+
+
+def mirror_files(exercise: Exercise) -> dict[str, str]:
+    """The files every exercise has, one per tree: path -> what it is."""
+    return {
+        f"exercises/{exercise.module}": "the stub learners edit",
+        exercise.public_test: "the public tests",
+        f"solutions/{exercise.module}": "the reference solution",
+        exercise.grader: "the hidden graders",
+        exercise.support: "the support module: oracles, shared inputs, figure()",
+    }
+
+
+def _imports_sandbox(source: str) -> bool:
+    """Whether ``source`` imports ``llmkit.sandbox`` or a module in it (an import or from line)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False  # the test run reports it
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        if any(name == "llmkit.sandbox" or name.startswith("llmkit.sandbox.") for name in names):
+            return True
+    return False
+
+
+def structure_problems(
+    catalog: Catalog, exercise: Exercise, rules: AuthoringRules, mutants: list[Path]
+) -> list[str]:
+    """The rules that need no test run, each as one line naming the file to change."""
+    root, problems = catalog.root, []
+    for path, what in mirror_files(exercise).items():
+        if not (root / path).is_file():
+            problems.append(f"{path}: missing ({what} of {exercise.id})")
+    if len(mutants) < rules.min_mutants:
+        problems.append(
+            f"graders/mutants/{exercise.section_dir}/: {len(mutants)} mutants named "
+            f"{exercise.topic}__<bug>.py, at least {rules.min_mutants} wanted "
+            "(pyproject.toml [tool.llmkit.authoring] min_mutants)"
+        )
+    support = root / exercise.support
+    if support.is_file() and not _defines(support, "figure"):
+        problems.append(f"{exercise.support}: define figure() (the notebook's and `llmkit show`'s picture)")
+    readme = root / "exercises" / exercise.section_dir / "README.md"
+    if not readme.is_file():
+        problems.append(f"{readme.relative_to(root)}: missing (the section's README)")
+    elif "<!-- llmkit:exercises:start -->" not in readme.read_text(encoding="utf-8"):
+        problems.append(
+            f"{readme.relative_to(root)}: no <!-- llmkit:exercises:start --> / end markers "
+            "(the generated exercise headers go there; then run `llmkit docs --write`)"
+        )
+    for path in (exercise.public_test, exercise.grader):
+        if (root / path).is_file() and _imports_sandbox((root / path).read_text(encoding="utf-8")):
+            problems.append(f"{path}: imports llmkit.sandbox; use llmkit.testing")
+    return problems
+
+
+def _defines(path: Path, name: str) -> bool:
+    """Whether the module at ``path`` defines a top-level function ``name`` (read, not run)."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except SyntaxError:
+        return False
+    return any(isinstance(node, ast.FunctionDef) and node.name == name for node in tree.body)
+
+
+@dataclass
+class _Plan:
+    exercise: Exercise
+    mutants: list[Path]
+    check: ExerciseCheck
+    runs: dict[str, PytestRun] = field(default_factory=dict)
+
+
+def _runs_of(plan: _Plan) -> dict[str, tuple[list[str], list[str], list[str]]]:
+    """label -> (test paths, implementation roots, extra pytest options)."""
+    ex = plan.exercise
+    return {
+        "sandboxed": (
+            [ex.grader],
+            ["exercises", "solutions", *map(str, plan.mutants)],
+            ["--sandbox", "--stop-at-first-loss"],
+        ),
+        "in-process": ([ex.public_test, ex.grader], ["exercises", "solutions"], []),
+    }
+
+
+def check_catalog(
+    catalog: Catalog,
+    ids: list[str] | None = None,
+    seed: int | None = None,
+    *,
+    mutants: dict[str, list[Path]] | None = None,
+    jobs: int | None = None,
+) -> list[ExerciseCheck]:
+    """Check the exercises (all, or ``ids``), ``jobs`` pytest processes at a time
+    (default: one per core). ``mutants`` replaces an exercise's mutant files by id."""
+    rules = AuthoringRules.load(catalog.root)
+    exercises = [catalog.get(i) for i in ids] if ids else list(catalog.exercises)
+    plans = []
+    for ex in exercises:
+        files = (mutants or {}).get(ex.id)
+        files = mutant_files(catalog, ex) if files is None else files
+        plan = _Plan(ex, files, ExerciseCheck(ex, structure_problems(catalog, ex, rules, files)))
+        plans.append(plan)
+    runnable = [p for p in plans if all((catalog.root / f).is_file() for f in mirror_files(p.exercise))]
+    work = [(plan, label, spec) for plan in runnable for label, spec in _runs_of(plan).items()]
+    work.sort(key=lambda w: -len(w[2][1]))  # the longest runs (most roots) first
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        futures = [
+            (plan, label, pool.submit(run_pytest, catalog.root, tests, impl=roots, seed=seed, extra_args=x))
+            for plan, label, (tests, roots, x) in work
+        ]
+        for plan, label, future in futures:
+            plan.runs[label] = future.result()
+    for plan in runnable:
+        _judge(plan)
+    return [plan.check for plan in plans]
 
 
 def check_exercise(
     catalog: Catalog, exercise: Exercise, *, mutants: list[Path] | None = None, seed: int | None = None
 ) -> ExerciseCheck:
-    root = catalog.root
-    check = ExerciseCheck(exercise)
-    required = [
-        f"exercises/{exercise.module}",
-        f"solutions/{exercise.module}",
-        exercise.public_test,
-        exercise.grader,
-    ]
-    missing = [p for p in required if not (root / p).is_file()]
-    if missing:
-        check.problems.append(f"missing files: {', '.join(missing)}")
-        return check
-    mutants = mutant_files(catalog, exercise) if mutants is None else mutants
-    if not mutants:
-        check.problems.append(f"no mutants matching {exercise.mutants_glob}")
+    overrides = None if mutants is None else {exercise.id: mutants}
+    return check_catalog(catalog, [exercise.id], seed, mutants=overrides)[0]
 
-    # In-process (how learners run tests) and sandboxed (how instructors grade: the
-    # hidden graders only); mutants are graded the instructor's way.
-    tests, graders, sandboxed = [exercise.public_test, exercise.grader], [exercise.grader], ["--sandbox"]
-    runs = {
-        "stubs": ("exercises", tests, []),
-        "solutions": ("solutions", tests, []),
-        "stubs (sandboxed)": ("exercises", graders, sandboxed),
-        "solutions (sandboxed)": ("solutions", graders, sandboxed),
-    }
-    runs.update({f"mutant {m.name}": (str(m), graders, sandboxed) for m in mutants})
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {
-            label: pool.submit(run_pytest, root, paths, impl=impl, seed=seed, extra_args=extra)
-            for label, (impl, paths, extra) in runs.items()
-        }
-        done = {label: f.result() for label, f in futures.items()}
 
-    stub, ref = done.pop("stubs"), done.pop("solutions")
-    stub_sandboxed, ref_sandboxed = done.pop("stubs (sandboxed)"), done.pop("solutions (sandboxed)")
-    for label, run in (
-        ("stubs", stub),
-        ("solutions", ref),
-        ("stubs (sandboxed)", stub_sandboxed),
-        ("solutions (sandboxed)", ref_sandboxed),
-    ):
-        if run.crashed or not run.results:
-            check.problems.append(_describe_crash(label, run))
-            return check
+def _points(results: list[TestResult]) -> tuple[float, float]:
+    return sum(r.points for r in results), sum(r.max_points for r in results)
 
-    public = [r for r in stub.results if r.visibility == "visible"]
+
+def _judge(plan: _Plan) -> None:
+    check, ex = plan.check, plan.exercise
+    problems = check.problems
+    crashed = [(label, run) for label, run in plan.runs.items() if run.crashed or not run.results]
+    for label, run in crashed:
+        problems.append(f"{label} run: pytest exited with {run.returncode}:\n{run.output[-2000:]}")
+    if crashed:
+        return
+
+    def of(label: str, root: str) -> list[TestResult]:
+        return [r for r in plan.runs[label].results if r.implementation == root]
+
+    stub, ref = of("in-process", STUB), of("in-process", REFERENCE)
+    stub_sandboxed, ref_sandboxed = of("sandboxed", STUB), of("sandboxed", REFERENCE)
+
+    public = [r for r in stub if r.visibility == "visible"]
     passing_stub = [r.id for r in public if r.status == "passed"]
     if passing_stub:
-        check.problems.append(f"the stub passes public tests: {', '.join(passing_stub)}")
+        problems.append(f"the stub passes public tests: {', '.join(passing_stub)}")
     if not public:
-        check.problems.append(f"{exercise.public_test} ran no tests")
+        problems.append(f"{ex.public_test} ran no tests")
     stub_points, _ = _points(stub)
     if stub_points:
-        earned = [r.id for r in stub.results if r.points]
-        check.problems.append(f"the stub scores {stub_points:g} points: {', '.join(earned)}")
+        earned = [r.id for r in stub if r.points]
+        problems.append(f"the stub scores {stub_points:g} points: {', '.join(earned)}")
 
     # GPU-only tests cannot run on a machine without one; any other skip hides a test.
-    gpu_only = sum(r.max_points for r in ref.results if r.status == "skipped" and r.message == NO_GPU)
-    skipped_ref = [
-        f"{r.id}: {r.message}" for r in ref.results if r.status == "skipped" and r.message != NO_GPU
-    ]
+    gpu_only = sum(r.max_points for r in ref if r.status == "skipped" and r.message == NO_GPU)
+    skipped_ref = [f"{r.id}: {r.message}" for r in ref if r.status == "skipped" and r.message != NO_GPU]
     if skipped_ref:
-        check.problems.append("the reference could not be fully graded here:\n  " + "\n  ".join(skipped_ref))
-    failing_ref = [
-        f"{r.id} ({r.status}): {r.message[:500]}"
-        for r in ref.results
-        if r.status not in ("passed", "skipped")
-    ]
+        problems.append("the reference could not be fully graded here:\n  " + "\n  ".join(skipped_ref))
+    failing = [r for r in ref if r.status not in ("passed", "skipped")]
+    failing_ref = [f"{r.id} ({r.status}): {r.message[:500]}" for r in failing]
     if failing_ref:
-        check.problems.append("the reference fails:\n  " + "\n  ".join(failing_ref))
-    hidden = [r for r in ref.results if r.visibility == "hidden"]
+        problems.append("the reference fails:\n  " + "\n  ".join(failing_ref))
+    hidden = [r for r in ref if r.visibility == "hidden"]
     pointless = [r.id for r in hidden if not r.max_points]
     if pointless:
-        check.problems.append(f"grader tests without @pytest.mark.points: {', '.join(pointless)}")
+        problems.append(f"{ex.grader}: tests without @pytest.mark.points: {', '.join(pointless)}")
     ref_points, max_points = _points(ref)
-    if max_points != exercise.points:
-        check.problems.append(
-            f"graders are worth {max_points:g} points but the catalog says {exercise.points}"
+    if max_points != ex.points:
+        problems.append(
+            f"catalog.toml: {ex.id} is worth {ex.points} points but its graders add up to {max_points:g}"
         )
     elif ref_points != max_points - gpu_only:
-        check.problems.append(f"the reference scores {ref_points:g}/{max_points - gpu_only:g}")
+        problems.append(f"the reference scores {ref_points:g}/{max_points - gpu_only:g}")
     sandboxed_points = _points(ref_sandboxed)[0]
     if sandboxed_points != ref_points:
-        failing = [f"{r.id}: {r.message[:300]}" for r in ref_sandboxed.results if r.status == "failed"]
-        check.problems.append(
+        failing = [f"{r.id}: {r.message[:300]}" for r in ref_sandboxed if r.status == "failed"]
+        problems.append(
             f"sandboxed, the reference scores {sandboxed_points:g} (in-process {ref_points:g}):\n  "
             + "\n  ".join(failing)
         )
     if _points(stub_sandboxed)[0]:
-        check.problems.append(f"sandboxed, the stub scores {_points(stub_sandboxed)[0]:g} points")
+        problems.append(f"sandboxed, the stub scores {_points(stub_sandboxed)[0]:g} points")
 
-    for label, run in done.items():
-        if run.crashed or not run.results:
-            check.problems.append(_describe_crash(label, run))
+    for mutant in plan.mutants:
+        results = of("sandboxed", f"mutant {mutant.name}")
+        if not results:
+            tail = plan.runs["sandboxed"].output[-1500:]
+            problems.append(f"mutant {mutant.name}: no results; the run's output ends:\n{tail}")
             continue
-        points, total = _points(run)
-        check.mutants[label.removeprefix("mutant ")] = (points, total)
-        if points >= ref_points:  # compared with what the reference scored in this run (GPU tests may skip)
-            check.problems.append(
-                f"{label} scores {points:g}/{total:g}, as much as the reference: no grader catches it"
+        points, total = _points(results)
+        check.mutants[mutant.name] = (points, total)
+        if points >= sandboxed_points:  # compared with the reference in this run (GPU tests may skip)
+            problems.append(
+                f"mutant {mutant.name} scores {points:g}/{total:g}, as much as the reference: "
+                "no grader catches it"
             )
-    return check
-
-
-def check_catalog(
-    catalog: Catalog, ids: list[str] | None = None, seed: int | None = None
-) -> list[ExerciseCheck]:
-    exercises = [catalog.get(i) for i in ids] if ids else list(catalog.exercises)
-    return [check_exercise(catalog, ex, seed=seed) for ex in exercises]

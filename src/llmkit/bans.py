@@ -27,11 +27,7 @@ from pathlib import Path
 
 import torch
 
-from llmkit.checks import CheckFailure
-
-
-class BannedCallError(CheckFailure):
-    """Learner code reached a banned library function at run time."""
+from llmkit.failures import BannedCallError, CheckFailure  # defined apart, importable without torch
 
 
 @dataclass(frozen=True)

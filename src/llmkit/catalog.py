@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from llmkit.assets import ASSETS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,6 +25,8 @@ CATALOG_FILE = "catalog.toml"
 DIFFICULTIES = ("basic", "intermediate", "advanced")
 TRACKS = ("beginner", "advanced")
 EXERCISE_ID = re.compile(r"^(?P<section>\d+)\.(?P<number>\d+)(?P<part>[a-z]?)$")  # 2.3, 1.2a
+REQUIREMENT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # a pip project name
+MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
 class CatalogError(Exception):
@@ -46,6 +51,9 @@ class Exercise:
     hints: tuple[str, ...] = ()
     resources: tuple[Resource, ...] = ()
     banned: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()  # extra pip requirements of its tests, e.g. ("tiktoken",)
+    assets: tuple[str, ...] = ()  # cached files its tests read (llmkit.assets), e.g. ("gpt2",)
+    preload: tuple[str, ...] = ()  # modules a sandbox worker imports before its rules apply
 
     @property
     def section(self) -> int:
@@ -74,6 +82,16 @@ class Exercise:
     def grader(self) -> str:
         """Hidden grader file, relative to the project root."""
         return f"graders/{self.section_dir}/test_{self.topic}.py"
+
+    @property
+    def support(self) -> str:
+        """Support module (oracles, inputs, figure; ships to learners), relative to the project root."""
+        return f"exercises/{self.section_dir}/{self.topic}_support.py"
+
+    @property
+    def oracle(self) -> str:
+        """Hidden oracle module (optional; graders only), relative to the project root."""
+        return f"graders/{self.section_dir}/{self.topic}_oracle.py"
 
     @property
     def mutants_glob(self) -> str:
@@ -134,6 +152,17 @@ def _require(table: dict, key: str, where: str, kind: type):
     return value
 
 
+def _names(table: dict, key: str, where: str, ok: Callable[[str], object], what: str) -> tuple[str, ...]:
+    """An optional list of strings, each one ``ok``."""
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CatalogError(f"{where}: {key!r} should be a list of strings, got {value!r}")
+    for v in value:
+        if not ok(v):
+            raise CatalogError(f"{where}: {key!r} holds {v!r}, which is not {what}")
+    return tuple(value)
+
+
 def _parse_exercise(table: dict, index: int) -> Exercise:
     where = f"{CATALOG_FILE}: exercise #{index + 1}"
     ex_id = _require(table, "id", where, str)
@@ -164,6 +193,9 @@ def _parse_exercise(table: dict, index: int) -> Exercise:
         hints=tuple(table.get("hints", [])),
         resources=resources,
         banned=tuple(table.get("banned", [])),
+        needs=_names(table, "needs", where, REQUIREMENT.match, "a pip project name such as tiktoken"),
+        assets=_names(table, "assets", where, ASSETS.__contains__, f"a known asset ({', '.join(ASSETS)})"),
+        preload=_names(table, "preload", where, MODULE_NAME.match, "a module name such as triton.language"),
     )
 
 
@@ -197,3 +229,17 @@ def _load(root: Path) -> Catalog:
 
 def load_catalog(root: str | os.PathLike | None = None) -> Catalog:
     return _load(find_project_root(root))
+
+
+def reload_catalog(root: str | os.PathLike | None = None) -> Catalog:
+    """The catalog as the file says now (after an edit in this process)."""
+    _load.cache_clear()
+    return load_catalog(root)
+
+
+def assets_in_use(root: str | os.PathLike | None = None) -> list[str]:
+    """The assets the catalog's exercises list; outside a kit checkout, every known asset."""
+    try:
+        return sorted({name for ex in load_catalog(root).exercises for name in ex.assets})
+    except CatalogError:
+        return sorted(ASSETS)

@@ -1,11 +1,19 @@
-"""The ``llmkit`` command: list, status, check, hint, author-check, docs."""
+"""The ``llmkit`` command: list, status, check, hint, author-check, new, docs.
+
+The learner's commands (list, hint, status) start in well under a second: nothing
+here imports torch, numpy, pytest or the plugin at module level; the commands that
+run tests or grade import what they need when they run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -13,11 +21,12 @@ from rich.table import Table
 
 from llmkit.catalog import CatalogError, load_catalog
 from llmkit.impl import ImplementationError, resolve_root
-from llmkit.plugin import summarize
-from llmkit.runner import run_pytest
+from llmkit.progress import summarize
+from llmkit.result import SubmissionResult
 
 console = Console()
 STATUS_STYLE = {"done": "green", "in progress": "yellow", "not started": "dim"}
+STATE_DIR = ".llmkit"  # the learner's state beside catalog.toml: hints shown, last test results
 
 
 def cmd_list(args) -> int:
@@ -35,45 +44,121 @@ def _validate_impl(impl: str | None, root: Path) -> None:
     resolve_root(impl, root)  # raises ImplementationError with a clear message
 
 
+def _results_dir(catalog, impl: str | None) -> Path:
+    """Where each exercise's last public-test result is kept: one folder per --impl."""
+    root = resolve_root(impl, catalog.root)
+    key = root.kind
+    if root.kind not in ("exercises", "solutions"):  # a directory or a mutant: named by its path
+        key += "-" + hashlib.sha256(str(root.mutant or root.path).encode()).hexdigest()[:12]
+    return catalog.root / STATE_DIR / "results" / key
+
+
+def _keep_results(catalog, impl: str | None, exercises, run, started: float) -> None:
+    """Keep each exercise's share of a pytest run as its last result (llmkit.result/1), dated
+    to when the run began: a file saved while it ran is newer, so the result reads as stale."""
+    if run.result is None or run.crashed:
+        return
+    folder = _results_dir(catalog, impl)
+    for ex in exercises:
+        mine = replace(
+            run.result,
+            exercises=[e for e in run.result.exercises if e.id == ex.id],
+            tests=[t for t in run.result.tests if t.exercise == ex.id],
+        )
+        path = folder / f"{ex.id}.json"
+        mine.write(path)
+        os.utime(path, (started, started))
+
+
+def _last_results(catalog, impl: str | None, ex):
+    """The exercise's last kept tests (None: none kept), when they ran, and a source file
+    changed since (the module under test or its public test), if any."""
+    path = _results_dir(catalog, impl) / f"{ex.id}.json"
+    try:
+        tests, ran_at = SubmissionResult.read(path).tests, path.stat().st_mtime
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: as good as none
+        return None, 0.0, None
+    sources = [*resolve_root(impl, catalog.root).files_for(ex), catalog.root / ex.public_test]
+    changed = next((f for f in sources if f.exists() and f.stat().st_mtime > ran_at), None)
+    return tests, ran_at, changed
+
+
+def _ago(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min ago"
+    return f"{minutes // 60} h ago" if minutes < 48 * 60 else f"{minutes // (24 * 60)} days ago"
+
+
 def cmd_status(args) -> int:
     catalog = load_catalog()
     _validate_impl(args.impl, catalog.root)
     exercises = [catalog.get(i) for i in args.ids] if args.ids else list(catalog.exercises)
-    with console.status("running the public tests…"):
-        run = run_pytest(
-            catalog.root,
-            [ex.public_test for ex in exercises],
-            impl=args.impl,
-            extra_args=["-p", "no:terminal"],
-        )
-    if run.crashed:
-        console.print(run.output)
-        return 2
-    summaries = {s.exercise.id: s for s in summarize(run.results, catalog)}
+    if args.refresh:
+        from llmkit.runner import run_pytest
+
+        started = time.time()
+        with console.status("running the public tests…"):
+            run = run_pytest(
+                catalog.root,
+                [ex.public_test for ex in exercises],
+                impl=args.impl,
+                extra_args=["-p", "no:terminal"],
+            )
+        if run.crashed:
+            console.print(run.output)
+            return 2
+        _keep_results(catalog, args.impl, exercises, run, started)
+    # The table shows the last kept results (from `check` or `status --refresh`), saying
+    # which are missing or older than the learner's last edit.
     table = Table(title=f"llmkit progress ({args.impl or 'exercises'}/)")
-    for col in ("id", "title", "track", "status", "tests passed"):
+    for col in ("id", "title", "track", "status", "tests passed", "last run"):
         table.add_column(col)
+    done, outdated = 0, []
     for ex in exercises:
-        s = summaries.get(ex.id)
+        tests, ran_at, changed = _last_results(catalog, args.impl, ex)
+        if tests is None:
+            outdated.append(ex.id)
+            table.add_row(ex.id, ex.title, ex.track, "[dim]not run yet[/]", "-", "never")
+            continue
+        s = next(iter(summarize(tests, catalog)), None)
         status = s.status if s else "no tests"
         passed = f"{s.passed}/{s.total - s.skipped}" if s else "-"
         style = STATUS_STYLE.get(status, "red")
-        table.add_row(ex.id, ex.title, ex.track, f"[{style}]{status}[/]", passed)
+        done += status == "done"
+        when = _ago(time.time() - ran_at)
+        if changed is not None:
+            outdated.append(ex.id)
+            when = f"[yellow]{when}; stale: {changed.name} changed since[/]"
+        table.add_row(ex.id, ex.title, ex.track, f"[{style}]{status}[/]", passed, when)
     console.print(table)
-    done = sum(1 for s in summaries.values() if s.status == "done")
     console.print(f"{done} of {len(exercises)} exercises done.")
-    if done == len(exercises):
+    if outdated:
+        console.print(
+            f"No up-to-date results for {', '.join(outdated)}: `llmkit check ID` runs one "
+            "exercise's public tests, `llmkit status --refresh` runs them all.",
+            markup=False,
+            highlight=False,
+        )
+    elif done == len(exercises):
         console.print("[green]All done — well played.[/]")
     return 0
 
 
 def cmd_check(args) -> int:
+    from llmkit.runner import run_pytest
+
     catalog = load_catalog()
     ex = catalog.get(args.id)
     _validate_impl(args.impl, catalog.root)
+    started = time.time()
     run = run_pytest(
         catalog.root, [ex.public_test], impl=args.impl, capture=False, extra_args=args.pytest_args
     )
+    if not args.pytest_args:  # extra arguments may select tests or stop early: not the whole result
+        _keep_results(catalog, args.impl, [ex], run, started)
     if run.returncode == 0:
         console.print(f"[green]{ex.id} passes its public tests.[/] The hidden graders check more.")
     elif any(r.status == "not_started" for r in run.results):
@@ -87,7 +172,7 @@ def cmd_hint(args) -> int:
     if not ex.hints:
         console.print(f"{ex.id} has no hints.")
         return 0
-    state_file = catalog.root / ".llmkit" / "hints.json"
+    state_file = catalog.root / STATE_DIR / "hints.json"
     shown = json.loads(state_file.read_text()) if state_file.exists() else {}
     count = len(ex.hints) if args.all else min(shown.get(ex.id, 0) + 1, len(ex.hints))
     if args.reset:
@@ -107,7 +192,7 @@ def cmd_author_check(args) -> int:
 
     catalog = load_catalog()
     failed = 0
-    for check in check_catalog(catalog, args.ids or None, seed=args.seed):
+    for check in check_catalog(catalog, args.ids or None, seed=args.seed, jobs=args.jobs):
         ex = check.exercise
         if check.ok:
             caught = ", ".join(
@@ -123,6 +208,26 @@ def cmd_author_check(args) -> int:
             for problem in check.problems:
                 console.print(f"  - {problem}", markup=False)
     return 1 if failed else 0
+
+
+def cmd_new(args) -> int:
+    from llmkit.scaffold import ScaffoldError, new_exercise
+
+    try:
+        written = new_exercise(
+            args.id, args.topic, args.title, difficulty=args.difficulty, track=args.track, points=args.points
+        )
+    except ScaffoldError as exc:
+        console.print(f"[red]llmkit new:[/] {exc}", markup=True)
+        return 2
+    root = load_catalog().root
+    for path in written:
+        console.print(f"wrote {path.relative_to(root)}")
+    console.print(
+        f"Next: write each TODO(author) (CONTRIBUTING.md walks through the files), "
+        f"then [bold]llmkit author-check {args.id}[/]."
+    )
+    return 0
 
 
 def cmd_docs(args) -> int:
@@ -250,14 +355,13 @@ def cmd_grade(args) -> int:
 
 
 def cmd_gradescope_build(args) -> int:
-    from llmkit.gradescope_bundle import BundleError, build_bundle
+    from llmkit.gradescope_bundle import DEFAULT_TIMEOUT_S, BundleError, build_bundle
 
     catalog = load_catalog()
     exercises = _exercise_selection(catalog, args.only)
+    timeout_s = DEFAULT_TIMEOUT_S if args.timeout is None else args.timeout
     try:
-        bundle = build_bundle(
-            catalog, exercises, args.output, torch_version=args.torch, timeout_s=args.timeout
-        )
+        bundle = build_bundle(catalog, exercises, args.output, torch_version=args.torch, timeout_s=timeout_s)
     except BundleError as exc:
         console.print(
             f"llmkit gradescope build: {exc}", style="red", markup=False, highlight=False, soft_wrap=True
@@ -270,20 +374,22 @@ def cmd_gradescope_build(args) -> int:
         f"  setup.sh installs torch {bundle.torch_version} (CPU build), then the kit; extras: {extras}",
         markup=False,
     )
-    if bundle.needs.gpt2:
-        where = "bundled" if bundle.gpt2_bundled else "not cached here: setup.sh fetches them"
-        console.print(f"  GPT-2 ranks for the tokenizer graders: {where}", markup=False)
+    for name in bundle.needs.assets:
+        where = "bundled" if name in bundle.bundled_assets else "not cached here: setup.sh fetches it"
+        console.print(f"  asset {name}: {where}", markup=False)
     console.print("  upload it as the assignment's autograder zip (it holds no solutions/ and no mutants)")
     return 0
 
 
 def cmd_fetch_assets(args) -> int:
-    from llmkit.oracles.bpe import fetch_gpt2, gpt2_path
+    from llmkit import assets
+    from llmkit.catalog import assets_in_use
 
-    if gpt2_path().exists() and not args.source:
-        console.print(f"GPT-2 ranks already cached: {gpt2_path()}")
-        return 0
-    console.print(f"GPT-2 ranks cached: {fetch_gpt2(args.source)}")
+    for name in assets_in_use():
+        if assets.path(name).exists() and not args.source:
+            console.print(f"{name}: already cached: {assets.path(name)}", markup=False)
+        else:
+            console.print(f"{name}: cached {assets.fetch(name, args.source)}", markup=False)
     return 0
 
 
@@ -292,15 +398,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the exercises in the catalog").set_defaults(func=cmd_list)
 
-    p = sub.add_parser("status", help="progress table from running the public tests")
+    p = sub.add_parser("status", help="progress table from the last results of `llmkit check`")
     p.add_argument("ids", nargs="*", help="exercise ids (default: all)")
     p.add_argument("--impl", default=None, help="exercises (default), solutions or a directory")
+    p.add_argument("--refresh", action="store_true", help="run the public tests first (takes a while)")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("check", help="run one exercise's public tests")
+    p = sub.add_parser("check", help="run one exercise's public tests (`llmkit status` shows the result)")
     p.add_argument("id", help="exercise id, e.g. 2.3")
     p.add_argument("--impl", default=None)
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    p.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments (the run is then not kept)"
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("hint", help="show the next hint for an exercise")
@@ -312,7 +421,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("author-check", help="stubs fail, references pass, mutants are caught")
     p.add_argument("ids", nargs="*")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("-j", "--jobs", type=int, default=None, help="pytest processes at a time (default: cores)")
     p.set_defaults(func=cmd_author_check)
+
+    p = sub.add_parser("new", help="scaffold a new exercise: mirror files, support module, README, catalog")
+    p.add_argument("id", help="exercise id, e.g. 2.2 (its section is the number before the dot)")
+    p.add_argument("--topic", required=True, help="module name: section<N>/<topic>.py")
+    p.add_argument("--title", required=True)
+    p.add_argument("--difficulty", default="basic", choices=("basic", "intermediate", "advanced"))
+    p.add_argument("--track", default="beginner", choices=("beginner", "advanced"))
+    p.add_argument("--points", type=int, default=10)
+    p.set_defaults(func=cmd_new)
 
     p = sub.add_parser("report", help="gradebook, class report and feedback from result JSON files")
     p.add_argument("results", nargs="+", help="files written by pytest --llmkit-report")
@@ -373,12 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "fetch-assets",
-        help="cache GPT-2's BPE ranks (from the openai-whisper sdist on PyPI) for the tokenizer graders",
+        help="cache the files the exercises' tests read (catalog `assets`; from PyPI sdists), once",
     )
-    p.add_argument("--from", dest="source", default=None, help="a gpt2.tiktoken file or openai-whisper sdist")
+    p.add_argument("--from", dest="source", default=None, help="a local copy of the asset or its sdist")
     p.set_defaults(func=cmd_fetch_assets)
-
-    from llmkit.gradescope_bundle import DEFAULT_TIMEOUT_S
 
     p = sub.add_parser("gradescope", help="Gradescope autograder bundle (instructors)")
     gradescope = p.add_subparsers(dest="gradescope_command", required=True)
@@ -389,8 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout",
         type=float,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"seconds one submission may grade (default {DEFAULT_TIMEOUT_S}; Gradescope stops at 10 min)",
+        default=None,  # gradescope_bundle.DEFAULT_TIMEOUT_S, not imported at start-up
+        help="seconds one submission may grade (default 540; Gradescope stops at 10 min)",
     )
     p.set_defaults(func=cmd_gradescope_build)
 

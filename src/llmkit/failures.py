@@ -1,4 +1,4 @@
-"""The failure every check raises (no torch import; the sandbox's launch code needs it)."""
+"""The failures checks raise (no torch import: the sandbox's launch code and the CLI need them)."""
 
 from __future__ import annotations
 
@@ -10,3 +10,7 @@ class CheckFailure(AssertionError):
         if hint:
             message = f"{message}\nHint: {hint}"
         super().__init__(message)
+
+
+class BannedCallError(CheckFailure):
+    """Learner code reached a banned library function at run time."""

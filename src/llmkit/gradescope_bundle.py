@@ -9,15 +9,16 @@ The zip holds what grading needs and nothing else::
     src/llmkit/...            the engine
     catalog.toml              the chosen exercises only
     graders/sectionN/...      their hidden graders (never graders/mutants/, never solutions/)
-    cache/gpt2.tiktoken       GPT-2's ranks, when a chosen grader uses them and the builder has them
+    exercises/sectionN/*_support.py   their support modules (oracles, inputs; llmkit.support)
+    cache/...                 the assets they list (llmkit.assets) that the builder has cached
 
 ``setup.sh`` makes a virtual environment in ``/opt/llmkit-venv`` with Python 3.11+
 (the image's own when new enough, else ``python3.11`` from apt or the deadsnakes
 PPA), installs the CPU build of torch first, then the kit from the bundle (not
 editable: sandbox workers run as ``nobody`` and must find the engine in the
-world-readable venv), the graders' extra libraries (tiktoken, triton) as
-pyproject.toml's extras pin them, and GPT-2's ranks into ``source/cache`` when
-they were not bundled. It then makes ``source/`` readable by root only.
+world-readable venv), the extra libraries the chosen exercises list (the catalog's
+``needs``) as pyproject.toml's extras pin them, and their assets into ``source/cache``
+when they were not bundled. It then makes ``source/`` readable by root only.
 
 ``run_autograder`` calls :func:`autograde` (``python -m llmkit.gradescope_bundle``),
 which finds the learner's modules in ``/autograder/submission`` (laid out like
@@ -79,7 +80,7 @@ VENV="@VENV@"
 TORCH_VERSION="@TORCH_VERSION@"
 TORCH_INDEX="@TORCH_INDEX@"
 EXTRA_REQUIREMENTS=(@EXTRA_REQUIREMENTS@)
-NEEDS_GPT2=@NEEDS_GPT2@
+FETCH_ASSETS=@FETCH_ASSETS@
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 
 # 1. Python 3.11+. Gradescope's Ubuntu images ship 3.12 (24.04), 3.10 (22.04) or older:
@@ -129,17 +130,16 @@ echo "torch==$TORCH_VERSION" >"$CONSTRAINTS"
 "${PIP[@]}" install -c "$CONSTRAINTS" "$SOURCE" ${EXTRA_REQUIREMENTS[@]+"${EXTRA_REQUIREMENTS[@]}"}
 rm -f "$CONSTRAINTS"
 
-# 5. GPT-2's BPE ranks for the tokenizer graders, if the bundle does not carry them.
-if [ "$NEEDS_GPT2" = 1 ]; then
-    LLMKIT_CACHE="$SOURCE/@CACHE_DIR@" "$VENV/bin/llmkit" fetch-assets
+# 5. The assets the chosen exercises list (this bundle's catalog), if the bundle does not
+#    carry them.
+if [ "$FETCH_ASSETS" = 1 ]; then
+    (cd "$SOURCE" && LLMKIT_CACHE="$SOURCE/@CACHE_DIR@" "$VENV/bin/llmkit" fetch-assets)
 fi
 
-# 6. Graders, assets and the engine's oracles are for the grader process (root) only:
-#    where the container refuses namespaces, workers run as `nobody`, which must not
-#    read them. bubblewrap (namespaces) and libseccomp (system-call filter) make the jail.
+# 6. Graders and assets are for the grader process (root) only: where the container
+#    refuses namespaces, workers run as `nobody`, which must not read them.
+#    bubblewrap (namespaces) and libseccomp (system-call filter) make the jail.
 chmod -R go-rwx "$SOURCE"
-ENGINE="$("$VENV/bin/python" -c 'import llmkit, os; print(os.path.dirname(llmkit.__file__))')"
-chmod -R go-rwx "$ENGINE/oracles"
 apt-get install -y --no-install-recommends bubblewrap libseccomp2 || {
     apt-get update && apt-get install -y --no-install-recommends bubblewrap libseccomp2
 } || echo "llmkit set-up: bubblewrap not installed; workers will run as a dedicated user"
@@ -213,8 +213,8 @@ def _shell_word(text: str) -> str:
 
 @dataclass
 class Needs:
-    requirements: list[str] = field(default_factory=list)  # e.g. "tiktoken>=0.7"
-    gpt2: bool = False  # GPT-2's BPE ranks
+    requirements: list[str] = field(default_factory=list)  # pip requirements, as pyproject.toml pins them
+    assets: list[str] = field(default_factory=list)  # names in llmkit.assets
 
 
 def _requirement_name(requirement: str) -> str:
@@ -222,17 +222,18 @@ def _requirement_name(requirement: str) -> str:
     return match.group(1).lower().replace("-", "_") if match else ""
 
 
-def grader_needs(catalog: Catalog, exercises: list[Exercise], pyproject: dict) -> Needs:
-    """Libraries from pyproject.toml's extras that the chosen graders use (a grader naming
-    ``tiktoken`` or ``triton`` needs it), and whether one uses GPT-2's ranks (names ``gpt2``)."""
-    text = "\n".join((catalog.root / ex.grader).read_text(encoding="utf-8") for ex in exercises)
-    needs = Needs(gpt2=re.search(r"\bgpt2", text) is not None)
+def grader_needs(exercises: list[Exercise], pyproject: dict) -> Needs:
+    """The extra libraries and the assets the chosen exercises list in the catalog (``needs``,
+    ``assets``); a library is installed as pyproject.toml's extras pin it, else by name."""
     extras = pyproject.get("project", {}).get("optional-dependencies", {})
-    for requirements in extras.values():
-        for requirement in requirements:
-            name = _requirement_name(requirement)
-            if name and requirement not in needs.requirements and re.search(rf"\b{re.escape(name)}\b", text):
+    pinned = {_requirement_name(r): r for requirements in extras.values() for r in requirements}
+    needs = Needs()
+    for ex in exercises:
+        for name in ex.needs:
+            requirement = pinned.get(_requirement_name(name), name)
+            if requirement not in needs.requirements:
                 needs.requirements.append(requirement)
+        needs.assets += [name for name in ex.assets if name not in needs.assets]
     return needs
 
 
@@ -289,7 +290,7 @@ class Bundle:
     files: list[str]  # paths inside the zip
     torch_version: str
     needs: Needs
-    gpt2_bundled: bool
+    bundled_assets: list[str]
 
     @property
     def points(self) -> int:
@@ -306,19 +307,32 @@ def _package_files(root: Path, package: Path) -> list[Path]:
 
 def _grader_files(catalog: Catalog, exercises: list[Exercise]) -> list[Path]:
     """The chosen exercises' graders and whatever else graders/ holds (conftest.py, helpers,
-    data), except other exercises' graders and graders/mutants/."""
+    data), except other exercises' graders and oracles, and graders/mutants/."""
     root, graders = catalog.root, catalog.root / "graders"
-    all_graders = {root / ex.grader for ex in catalog.exercises}
-    chosen = {root / ex.grader for ex in exercises}
-    missing = sorted(str(p.relative_to(root)) for p in chosen if not p.is_file())
+    missing = sorted(ex.grader for ex in exercises if not (root / ex.grader).is_file())
     if missing:
         raise BundleError(f"hidden graders missing: {', '.join(missing)}")
+    others = {
+        root / path for ex in catalog.exercises if ex not in exercises for path in (ex.grader, ex.oracle)
+    }
     files = []
     for path in _package_files(root, graders):
-        parts = path.relative_to(graders).parts
-        if parts[0] == "mutants" or (path in all_graders and path not in chosen):
+        if path.relative_to(graders).parts[0] == "mutants" or path in others:
             continue
         files.append(path)
+    return files
+
+
+def _support_files(catalog: Catalog, exercises: list[Exercise]) -> list[Path]:
+    """The chosen exercises' support modules and those they load (llmkit.support)."""
+    from llmkit.support import SupportError, support_files
+
+    files: list[Path] = []
+    for ex in exercises:
+        try:
+            files += [p for p in support_files(ex, catalog.root) if p not in files]
+        except SupportError as exc:
+            raise BundleError(f"exercise {ex.id}: {exc}") from None
     return files
 
 
@@ -329,14 +343,15 @@ def build_bundle(
     *,
     torch_version: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-    gpt2_ranks: Path | None = None,
+    asset_files: dict[str, Path] | None = None,
 ) -> Bundle:
     """Write the Gradescope autograder zip for ``exercises`` (default: all) to ``output``.
 
-    ``gpt2_ranks`` (default: the builder's cache, :func:`llmkit.oracles.bpe.gpt2_path`) is
-    bundled when a chosen grader uses GPT-2's ranks; without it ``setup.sh`` fetches them.
+    Each asset the chosen exercises list is bundled from ``asset_files[name]`` (default: the
+    builder's cache, :func:`llmkit.assets.path`) when that file exists; ``setup.sh`` fetches
+    the others.
     """
-    from llmkit.oracles.bpe import gpt2_path
+    from llmkit import assets
 
     root = catalog.root
     exercises = sorted(exercises or catalog.exercises, key=lambda e: e.sort_key)
@@ -361,21 +376,21 @@ def build_bundle(
         raise BundleError(f"{package} is missing: build the bundle from the kit's checkout")
 
     graders = _grader_files(catalog, exercises)  # refuses missing graders first
-    needs = grader_needs(catalog, exercises, pyproject)
-    ranks = gpt2_ranks if gpt2_ranks is not None else gpt2_path()
-    gpt2_bundled = needs.gpt2 and ranks.is_file()
+    needs = grader_needs(exercises, pyproject)
+    cached = {name: (asset_files or {}).get(name) or assets.path(name) for name in needs.assets}
+    bundled = [name for name, path in cached.items() if path.is_file()]
 
     files: dict[str, Path | bytes] = {}
     for name in ("pyproject.toml", pyproject.get("project", {}).get("readme")):
         if isinstance(name, str) and (root / name).is_file():
             files[name] = root / name
-    for path in [*_package_files(root, package), *graders]:
+    for path in [*_package_files(root, package), *graders, *_support_files(catalog, exercises)]:
         files[path.relative_to(root).as_posix()] = path
     files[CATALOG_FILE] = reduced_catalog_text(
         (root / CATALOG_FILE).read_text(encoding="utf-8"), {ex.id for ex in exercises}
     ).encode()
-    if gpt2_bundled:
-        files[f"{CACHE_DIR}/{ranks.name}"] = ranks
+    for name in bundled:  # as the cache holds it: LLMKIT_CACHE is the bundle's cache/
+        files[f"{CACHE_DIR}/{assets.get(name).file}"] = cached[name]
     manifest = {
         "schema": "llmkit.gradescope-bundle/1",
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -383,7 +398,7 @@ def build_bundle(
         "points": sum(ex.points for ex in exercises),
         "torch": torch_version,
         "requirements": needs.requirements,
-        "gpt2_ranks": "bundled" if gpt2_bundled else ("fetched by setup.sh" if needs.gpt2 else "not needed"),
+        "assets": {name: "bundled" if name in bundled else "fetched by setup.sh" for name in needs.assets},
         "timeout_s": timeout_s,
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
@@ -395,7 +410,7 @@ def build_bundle(
             "TORCH_VERSION": torch_version,
             "TORCH_INDEX": TORCH_INDEX,
             "EXTRA_REQUIREMENTS": " ".join(_shell_word(r) for r in needs.requirements),
-            "NEEDS_GPT2": "1" if needs.gpt2 and not gpt2_bundled else "0",
+            "FETCH_ASSETS": "1" if set(needs.assets) - set(bundled) else "0",
         },
     ).encode()
     files["run_autograder"] = _render(RUN_AUTOGRADER, values).encode()
@@ -404,7 +419,7 @@ def build_bundle(
     if forbidden:  # pragma: no cover - guarded by construction; never ship these
         raise BundleError(f"refusing to bundle {forbidden}")
     _write_zip(output, files, executable={"setup.sh", "run_autograder"})
-    return Bundle(output, exercises, sorted(files), torch_version, needs, gpt2_bundled)
+    return Bundle(output, exercises, sorted(files), torch_version, needs, bundled)
 
 
 def _write_zip(output: Path, files: dict[str, Path | bytes], executable: set[str]) -> None:

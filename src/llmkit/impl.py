@@ -47,6 +47,13 @@ class ImplementationRoot:
             return str(self.path)
         return f"{self.kind}/"
 
+    @property
+    def short_label(self) -> str:
+        """The label as a test id parameter: ``solutions``, ``attention__no_scale``."""
+        if self.kind == "mutant":
+            return self.mutant.stem
+        return self.path.name if self.kind == "directory" else self.kind
+
     def files_for(self, exercise: Exercise) -> list[Path]:
         """Source files whose code runs as the exercise's module, in execution order."""
         files = [self.path / exercise.module]

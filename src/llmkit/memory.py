@@ -307,7 +307,7 @@ def peak_memory_of_call(
     """
     import json
 
-    from llmkit.checks import CheckFailure
+    from llmkit.failures import BannedCallError, CheckFailure
     from llmkit.sandbox import active, wire
     from llmkit.sandbox.script import run_learner_script
 
@@ -375,7 +375,5 @@ def peak_memory_of_call(
             f"{function}() in a fresh process (to measure its memory) sent back no readable result ({exc})"
         ) from None
     if calls:
-        from llmkit.bans import BannedCallError
-
         raise BannedCallError(f"exercise {exercise} bans calls your code made: {', '.join(calls)[:500]}")
     return CallMemory(output, got.peak_rss_bytes - control_rss, got.peak_rss_bytes, control_rss)

@@ -15,7 +15,8 @@ nothing else is read. Schema (``llmkit.result/1``)::
                      "status": "graded", "message": ""}],
       "tests": [{"id": "graders/section2/test_attention.py::test_x", "exercise": "2.3",
                  "status": "passed", "points": 2.0, "max_points": 2.0, "message": "",
-                 "duration": 0.12, "visibility": "hidden", "metrics": {"speed_ratio": 1.03}}],
+                 "duration": 0.12, "visibility": "hidden", "metrics": {"speed_ratio": 1.03},
+                 "implementation": "solutions/"}],
       "points": 12.0, "max_points": 20.0
     }
 
@@ -51,6 +52,7 @@ class TestResult:
     duration: float
     visibility: str  # visible (public test) | hidden (grader)
     metrics: dict[str, float] = field(default_factory=dict)  # e.g. speed_ratio (lower is better)
+    implementation: str = ""  # the root tested, as the engine names it (runs over several roots)
 
     @property
     def name(self) -> str:

@@ -38,7 +38,7 @@ def run_pytest(
     project_root: Path,
     paths: list[str],
     *,
-    impl: str | None = None,
+    impl: str | list[str] | None = None,
     seed: int | None = None,
     extra_args: list[str] | tuple[str, ...] = (),
     capture: bool = True,
@@ -59,8 +59,8 @@ def run_pytest(
             "--llmkit-report",
             str(report),
         ]
-        if impl:
-            cmd += ["--impl", impl]
+        for root in [impl] if isinstance(impl, str) else impl or []:
+            cmd += ["--impl", root]
         if seed is not None:
             cmd += ["--seed", str(seed)]
         cmd += list(extra_args)

@@ -1,10 +1,10 @@
 """Small ``nn.Module`` architectures that graders build and hand to the learner's code.
 
-Exercise 5.1 (LoRA) adapts these models: the grader builds and seeds them
-(:mod:`llmkit.oracles.lora`) and, when sandboxed, sends them to the worker
-pickled, where they are rebuilt from this module. So this module holds only the
-architectures, plain ``nn.Module`` classes, and lives outside ``llmkit.oracles``
-(which the worker may not import): no oracle, no formula the graders check against.
+A grader builds and seeds these models (with its exercise's support module) and,
+when sandboxed, sends them to the worker pickled, where they are rebuilt from this
+module: the worker imports the engine, never the exercises' support modules. So
+this module holds only the architectures, plain ``nn.Module`` classes: no oracle,
+no formula the graders check against.
 
 * :class:`TinyTransformer` — a small pre-norm decoder with the usual projection
   names (q_proj, k_proj, v_proj, o_proj, up_proj, down_proj, lm_head);

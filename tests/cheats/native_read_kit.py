@@ -1,5 +1,5 @@
 # target: section2/attention.py
-"""Reads the reference solution, the hidden graders and the engine's oracles with
+"""Reads the reference solution, the hidden graders and their oracles with
 libc's open/read through ctypes.pythonapi (already loaded in the worker, so no
 audited event fires), and runs the solution it finds as its own code."""
 
@@ -27,14 +27,15 @@ def native_read(path: pathlib.Path) -> str | None:
 
 kit = pathlib.Path(llmkit.__file__).resolve().parents[2]
 FOUND = {}
-for relative in ["solutions/section2/attention.py", "graders/section2/test_attention.py"]:
+for relative in [
+    "solutions/section2/attention.py",
+    "graders/section2/test_attention.py",
+    "graders/section2/bpe_oracle.py",
+]:
     for root in [kit, pathlib.Path("/autograder/source")]:
         text = native_read(root / relative)
         if text:
             FOUND[relative] = text
-oracle = native_read(pathlib.Path(llmkit.__file__).resolve().parent / "oracles" / "attention.py")
-if oracle:
-    FOUND["oracles/attention.py"] = oracle
 if "solutions/section2/attention.py" in FOUND:
     exec(compile(FOUND["solutions/section2/attention.py"], "solution", "exec"), globals())
 else:

@@ -1,7 +1,7 @@
 # target: section1/scalar_autograd.py
 """A Value with only a forward pass (backward() does nothing) that, at import, replaces
 whatever grading machinery it can reach in its own process: the scalar-autograd program
-interpreter (``llmkit.oracles.scalar_autograd.evaluate``, which once ran in the worker),
+interpreter (``evaluate`` of the exercise's support module, which once ran in the worker),
 the worker's engine-helper operations (``Server.op_engine``, ``ENGINE``), and every
 llmkit function in ``sys.modules`` and in ``__main__`` that runs a graph or computes,
 reads or compares gradients. Its interpreter computes the gradients with torch autograd
@@ -117,9 +117,9 @@ def _lie(*args, **kwargs):
 
 
 def _replace_everything():
-    try:  # the oracle the grader's interpreter lived in
-        importlib.import_module("llmkit.oracles.scalar_autograd")
-    except BaseException:  # noqa: BLE001 - refused in the sandbox: keep trying elsewhere
+    try:  # the support module the grader's interpreter lives in
+        importlib.import_module("llmkit.support").load_support("1.2a")
+    except BaseException:  # noqa: BLE001 - out of the sandbox's reach: keep trying elsewhere
         pass
     for name, module in list(sys.modules.items()):
         if not (name.startswith("llmkit") or name == "__main__") or module is None:

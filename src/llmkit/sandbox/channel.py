@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from llmkit.checks import CheckFailure
+from llmkit.failures import BannedCallError, CheckFailure
 from llmkit.sandbox import wire
 from llmkit.sandbox.launch import (
     Limits,
@@ -175,7 +175,8 @@ class Worker:
         try:
             doc, buffers = wire.read_message(self.response_fd, reader)
         except TimeoutError:
-            self.sandbox.timeouts[self.exercise_id] = self.sandbox.timeouts.get(self.exercise_id, 0) + 1
+            key = (self.exercise_id, *self.original_files.values())
+            self.sandbox.timeouts[key] = self.sandbox.timeouts.get(key, 0) + 1
             _fail(
                 self._fatal(
                     f"your code ran for more than {timeout_s:g} s (wall clock) while {doing}; it was stopped",
@@ -245,8 +246,6 @@ class Worker:
             _fail(self._garbage(doing, bad))
         self._copy_back(mutated, mutated_holds, encoder.storage_owners)
         if calls:
-            from llmkit.bans import BannedCallError
-
             names = ", ".join(calls)[:500]
             raise BannedCallError(f"exercise {self.exercise_id} bans calls your code made: {names}")
         return value
@@ -352,9 +351,9 @@ class Worker:
     def _copy_back(self, mutated, mutated_holds, owners: dict[int, tuple[torch.Tensor, bool]]) -> None:
         """Apply the learner's in-place writes to the grader's tensors, as one process would
         have, when the argument was an output buffer (every element poisoned, see
-        :func:`llmkit.checks.poison`; e.g. ``out=``). Any other input changed in place
+        :func:`llmkit.poison.poison`; e.g. ``out=``). Any other input changed in place
         fails the call: inputs are read-only, and a grader must not see them altered."""
-        from llmkit.checks import is_poisoned
+        from llmkit.poison import is_poisoned
 
         held = {rid: t for t, _, rid in self.held.values() if rid is not None}
         pairs = []

@@ -5,9 +5,9 @@ Three kinds of jail, chosen once per grading run (:func:`choose_jail`):
 * ``namespaces`` — bubblewrap (``bwrap``) puts the fork server and its workers in
   new user (when the grader is not root), pid, mount, net, ipc and uts
   namespaces. The jail's file system holds read-only binds of the system
-  directories, the interpreter's prefixes and the engine minus its oracles, its
-  own ``/proc`` (read-only) and ``/dev``, an empty ``/tmp`` and one writable
-  directory: the run's homes. Nothing of the kit's checkout (solutions, graders,
+  directories, the interpreter's prefixes and the engine, its own ``/proc``
+  (read-only) and ``/dev``, an empty ``/tmp`` and one writable directory: the
+  run's homes. Nothing of the kit's checkout (solutions, graders,
   mutants), no other submission, no output directory, no home directory.
 * ``user`` — where namespaces are refused (many containers) and the grader is
   root: each worker drops to a dedicated unprivileged user that must not be able
@@ -305,7 +305,7 @@ def jail_command(jail: Jail, writable: Path, argv: list[str]) -> list[str]:
         if real != os.path.abspath(path) and not any(path.startswith(b + "/") for b in bound):
             cmd += [*parents(path), "--symlink", real, path]  # a prefix reached through a link
     engine = _engine_dir()
-    cmd += [*parents(str(engine)), "--ro-bind", str(engine), str(engine), "--tmpfs", str(engine / "oracles")]
+    cmd += [*parents(str(engine)), "--ro-bind", str(engine), str(engine)]
     for dev in sorted(Path("/dev").glob("nvidia*")):  # a GPU, for the Triton exercise
         cmd += ["--dev-bind", str(dev), str(dev)]
     cmd += [*parents(str(writable)), "--bind", str(writable), str(writable)]

@@ -42,10 +42,10 @@ class Sandbox:
     jail: Jail = field(default_factory=choose_jail)
     secret: list[Path] = field(default_factory=list)  # checked unreadable by the "user" jail's user
     root: Path | None = None  # the jail's one writable directory: the workers' homes
-    workers: dict[str, Worker] = field(default_factory=dict)
-    timeouts: dict[str, int] = field(default_factory=dict)
+    workers: dict[tuple, Worker] = field(default_factory=dict)  # (exercise id, files) -> its worker
+    timeouts: dict[tuple, int] = field(default_factory=dict)
     current: Worker | None = None  # the worker of the test running now
-    import_errors: dict[str, Exception] = field(default_factory=dict)  # a module that cannot load, once
+    import_errors: dict[tuple, Exception] = field(default_factory=dict)  # a module that cannot load, once
     _fork_server: ForkServer | None = None
 
     def __post_init__(self) -> None:
@@ -56,28 +56,32 @@ class Sandbox:
         self.root = Path(tempfile.mkdtemp(prefix="llmkit-jail-"))
         os.chmod(self.root, 0o711)  # the sandbox user reaches its own homes here, lists nothing
 
-    def module(self, exercise_id: str, files: list[Path], banned: tuple[str, ...]) -> RemoteModule:
-        """The exercise's module in a live worker (started, or restarted after a crash)."""
-        worker = self.workers.get(exercise_id)
-        if self.timeouts.get(exercise_id, 0) >= self.limits.timeouts_per_exercise:
+    def module(
+        self, exercise_id: str, files: list[Path], banned: tuple[str, ...], preload: tuple[str, ...] = ()
+    ) -> RemoteModule:
+        """The exercise's module in a live worker (started, or restarted after a crash).
+        Workers are kept apart by exercise and by files: the author check grades the stub,
+        the reference and the mutants in one run. ``preload``: modules the worker imports
+        before its rules apply (the catalog entry's)."""
+        key = (exercise_id, *map(str, files))
+        worker = self.workers.get(key)
+        if self.timeouts.get(key, 0) >= self.limits.timeouts_per_exercise:
             raise SandboxFailure(
                 f"not run: your code for exercise {exercise_id} already ran past the time limit "
                 "earlier in this grading run"
             )
-        if exercise_id in self.import_errors:
-            cached = self.import_errors[exercise_id]
+        if key in self.import_errors:
+            cached = self.import_errors[key]
             raise type(cached)(str(cached)) from None
-        for other in [i for i in self.workers if i != exercise_id]:
+        for other in [k for k in self.workers if k != key]:
             self.workers.pop(other).close()  # one torch process at a time: graders run file by file
         if worker is not None and worker.alive and worker.module is not None:
             self.current = worker
             return worker.module
         if worker is not None:
             worker.close()
-        sources = " ".join(Path(f).read_text(encoding="utf-8", errors="replace") for f in files)
-        preload = ["triton", "triton.language"] if "triton" in sources else []
-        worker = Worker(self, exercise_id, files, banned, preload)
-        self.workers[exercise_id] = worker
+        worker = Worker(self, exercise_id, files, banned, list(preload))
+        self.workers[key] = worker
         self.current = worker
         name = f"llmkit_submission.{Path(files[0]).parent.name}.{Path(files[0]).stem}"
         try:
@@ -87,7 +91,7 @@ class Sandbox:
             )  # fmt: skip
         except Exception as exc:
             # The import runs the same code each time: one failure stands for every test.
-            self.import_errors[exercise_id] = exc
+            self.import_errors[key] = exc
             raise
         if not isinstance(module, RemoteModule):
             worker.kill()

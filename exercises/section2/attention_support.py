@@ -1,10 +1,16 @@
-"""Oracles for exercise 2.3 (attention), built on torch's own implementations."""
+"""Support for exercise 2.3 (attention): oracles built on torch's own implementations,
+and the figure."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from llmkit.figures import Figure, new_figure, png
+from llmkit.testing import assert_close
 
 
 def allowed_keys(lq: int, lk: int, mask: torch.Tensor | None, is_causal: bool) -> torch.Tensor | None:
@@ -95,3 +101,34 @@ class KitConventionMHA(nn.Module):
     def learner_named(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per-parameter tensors of this module (e.g. gradients) under the learner's names."""
         return state_dict_for_learner_from({name.removeprefix("mha."): t for name, t in tensors.items()})
+
+
+def check_one_call(impl, draw) -> None:
+    """One small call of the learner's attention, checked against torch's: the generated
+    ban test (``test_no_library_shortcuts``, llmkit.plugin.bans) makes it after its static
+    scan, with banned calls trapped, so code that does nothing earns nothing there."""
+    q, k, v = draw.tensor(2, 4, 8), draw.tensor(2, 4, 8), draw.tensor(2, 4, 8)
+    assert_close(impl.scaled_dot_product_attention(q, k, v), attention(q, k, v), name="attention output")
+
+
+def figure() -> Figure:
+    """Attention weights without a mask, with a causal and with a padding mask."""
+    torch.manual_seed(3)
+    q, k = torch.randn(8, 16), torch.randn(8, 16)
+    scores = q @ k.T / math.sqrt(16)
+    causal = torch.ones(8, 8, dtype=torch.bool).tril()
+    padding = torch.ones(8, 8, dtype=torch.bool)
+    padding[:, 6:] = False  # the last two keys are padding
+    panels = [
+        ("no mask", scores),
+        ("causal: query i sees keys 0..i", scores.masked_fill(~causal, float("-inf"))),
+        ("padding: keys 6, 7 hidden", scores.masked_fill(~padding, float("-inf"))),
+    ]
+    fig, axes = new_figure(10.0, 3.4, ncols=3)
+    for ax, (title, s) in zip(axes, panels):
+        image = ax.imshow(torch.softmax(s, dim=-1).numpy(), vmin=0, vmax=1, cmap="viridis")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("key")
+    axes[0].set_ylabel("query")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight (each row sums to 1)")
+    return png(fig), "Attention weights without a mask, with a causal mask and with a padding mask"

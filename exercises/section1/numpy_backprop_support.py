@@ -1,4 +1,4 @@
-"""Oracles and data for exercise 1.2b (matrix backprop in numpy).
+"""Support for exercise 1.2b (matrix backprop in numpy): oracles, data and the figure.
 
 * :func:`two_spirals` — the deterministic toy set the MLP must learn (not
   linearly separable: a straight line gets about half of it right).
@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from llmkit.figures import Figure, new_figure, png
 
 
 def two_spirals(n_per_class: int = 100, *, turns: float = 1.5, noise: float = 0.02, seed: int = 0):
@@ -93,3 +95,18 @@ def torch_cross_entropy(logits: np.ndarray, labels: np.ndarray):
     loss = F.cross_entropy(z, torch.as_tensor(np.asarray(labels), dtype=torch.int64))
     loss.backward()
     return float(loss.detach()), z.grad.numpy()
+
+
+def figure() -> Figure:
+    """The two spirals, and how well a straight line separates them."""
+    X, y = two_spirals(200)
+    fig, ax = new_figure(4.8, 4.4)
+    for label, color in ((0, "#1a73e8"), (1, "#e8710a")):
+        ax.scatter(*X[y == label].T, s=10, c=color, label=f"class {label}")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(
+        f"The two spirals: the best straight line gets {linear_accuracy(X, y):.0%} right;\n"
+        "your MLP must reach 95 %", fontsize=10,
+    )  # fmt: skip
+    return png(fig), "The two-spirals data set, two interleaved classes"

@@ -1,4 +1,5 @@
-"""Oracles for exercise 1.2a (scalar autograd): expression graphs as plain data.
+"""Support for exercise 1.2a (scalar autograd): expression graphs as plain data, the
+torch-autograd oracle and the notebook's figure.
 
 A graph is a list of leaf values and a list of steps; each step appends one node
 computed from earlier nodes (by index) and constants:
@@ -13,7 +14,7 @@ The same interpreter (:func:`evaluate`) runs a graph on torch float64 tensors
 (the oracle: torch autograd) and on the learner's ``Value`` objects, using
 only Python operators and the methods ``exp/log/tanh/relu/sigmoid``, which
 both provide. It always runs in the grader: sandboxed, each step is an operation on
-a handle, and graders queue a graph's steps with :func:`llmkit.sandbox.pipelined`.
+a handle, and graders queue a graph's steps with :func:`llmkit.testing.pipelined`.
 :func:`make_safe` rewrites a graph so every step stays in its
 domain (log of positives, no division near 0, no overflow).
 """
@@ -23,6 +24,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from llmkit.figures import Figure, new_figure, png
 
 UNARY = ("neg", "exp", "log", "tanh", "relu", "sigmoid")
 BINARY = ("+", "-", "*", "/")
@@ -176,3 +179,49 @@ def as_graph_text(leaves: list[float], steps: list) -> str:
             expr = f"n{step[1]} {op} n{step[2]}"
         lines.append(f"n{n} = {expr}")
     return "\n".join(lines)
+
+
+def figure() -> Figure:
+    """Forward values and gradients of a small graph, by torch autograd."""
+    a = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(-0.5, dtype=torch.float64, requires_grad=True)
+    e = a * b
+    d = e + a
+    out = torch.tanh(d)
+    for t in (e, d):
+        t.retain_grad()
+    out.backward()
+    nodes = {
+        "a": (0.0, 1.0, a.item(), a.grad.item()),
+        "b": (0.0, 0.0, b.item(), b.grad.item()),
+        "e = a·b": (1.4, 0.5, e.item(), e.grad.item()),
+        "d = e + a": (2.8, 1.0, d.item(), d.grad.item()),
+        "L = tanh(d)": (4.2, 1.0, out.item(), 1.0),
+    }
+    edges = [
+        ("a", "e = a·b"),
+        ("b", "e = a·b"),
+        ("e = a·b", "d = e + a"),
+        ("a", "d = e + a"),
+        ("d = e + a", "L = tanh(d)"),
+    ]
+    fig, ax = new_figure(8.5, 3.0)
+    for src, dst in edges:
+        (x0, y0, *_), (x1, y1, *_) = nodes[src], nodes[dst]
+        ax.annotate(
+            "", xy=(x1 - 0.45, y1), xytext=(x0 + 0.45, y0), arrowprops=dict(arrowstyle="->", color="0.4")
+        )
+    for name, (x, y, value, grad) in nodes.items():
+        ax.text(
+            x, y, f"{name}\ndata {value:+.3f}\ngrad {grad:+.3f}", ha="center", va="center", fontsize=9,
+            bbox=dict(boxstyle="round", fc="#e8f0fe" if name in "ab" else "#fef3e0", ec="0.5"),
+        )  # fmt: skip
+    ax.text(
+        0.0, -0.6, "a feeds two nodes: its grad is the sum of both paths, (b + 1)·(1 - L²)",
+        ha="left", fontsize=9, color="#b3261e",
+    )  # fmt: skip
+    ax.set_xlim(-0.7, 4.9)
+    ax.set_ylim(-0.9, 1.6)
+    ax.axis("off")
+    ax.set_title("Forward values and backward gradients of L = tanh(a·b + a)", fontsize=11)
+    return png(fig), "A small computation graph with each node's value and gradient"

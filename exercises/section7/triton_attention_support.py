@@ -1,7 +1,7 @@
-"""Helpers for exercise 7.2 (Triton attention kernel): where the kernel runs, guarded
-buffers that catch out-of-bounds loads and stores, and the FLOP count.
+"""Support for exercise 7.2 (Triton attention kernel): where the kernel runs, guarded
+buffers that catch out-of-bounds loads and stores, the FLOP count and the figure.
 
-The values oracle is exercise 7.1's :func:`llmkit.oracles.flash_attention.attention_and_lse`.
+The values oracle is exercise 7.1's ``attention_and_lse``, re-exported here.
 
 Triton's interpreter (``TRITON_INTERPRET=1``, the CPU fallback) does not fault on an
 out-of-bounds pointer, and a GPU often does not either. So tests hand the kernel
@@ -20,7 +20,12 @@ from dataclasses import dataclass
 
 import torch
 
-from llmkit.checks import CheckFailure
+from llmkit.failures import CheckFailure
+from llmkit.figures import Figure, new_figure, png
+from llmkit.support import load_support
+from llmkit.testing import as_plain_tensor, assert_close
+
+attention_and_lse = load_support("section7/flash_attention.py").attention_and_lse  # 7.1's oracle
 
 GUARD_ROWS = 16  # guard rows before and after each (batch, head)'s N rows
 GUARD_COLS = 8  # extra columns after D in every row: the row stride is D + 8, not D
@@ -139,3 +144,39 @@ def attention_flops(batch: int, heads: int, n: int, head_dim: int, causal: bool)
     """Forward FLOPs: two N x N x D matrix products (4 B H N^2 D), halved when causal."""
     flops = 4.0 * batch * heads * n * n * head_dim
     return flops / 2 if causal else flops
+
+
+def check_one_call(impl, draw) -> None:
+    """One small causal float32 launch of the learner's kernel, checked against SDPA's: the generated
+    ban test (``test_no_library_shortcuts``, llmkit.plugin.bans) makes it after its static
+    scan, with banned calls trapped, so code that does nothing earns nothing there."""
+    q, k, v = (draw.tensor(1, 2, 20, 16).to(device()) for _ in range(3))
+    out, lse = impl.triton_attention(q, k, v, causal=True)
+    want_out, want_lse = attention_and_lse(*(t.cpu().double() for t in (q, k, v)), True)
+    assert_close(as_plain_tensor(out, "out").cpu().double(), want_out, name="out", rtol=1e-4, atol=1e-5)
+    assert_close(as_plain_tensor(lse, "lse").cpu().double(), want_lse, name="lse", rtol=1e-5, atol=1e-4)
+
+
+def figure() -> Figure:
+    """The online softmax's running maximum and sum as key tiles stream through one program."""
+    torch.manual_seed(7)
+    scores = torch.randn(256, dtype=torch.float64) * 2.0
+    scores[150] = 9.0  # a late key that raises the maximum
+    block = 32
+    m, s, ms, ls = -math.inf, 0.0, [], []
+    for start in range(0, 256, block):
+        tile = scores[start : start + block]
+        new_m = max(m, tile.max().item())
+        s = s * math.exp(m - new_m) + torch.exp(tile - new_m).sum().item()
+        m = new_m
+        ms.append(m)
+        ls.append(s)
+    fig, axes = new_figure(9.5, 3.2, ncols=2)
+    tiles = range(1, len(ms) + 1)
+    axes[0].step(tiles, ms, where="post", marker="o")
+    axes[0].set_title("running maximum m_i of one query row", fontsize=10)
+    axes[1].step(tiles, ls, where="post", marker="o", color="#e8710a")
+    axes[1].set_title("running sum l_i: rescaled when m_i jumps", fontsize=10)
+    for ax in axes:
+        ax.set_xlabel(f"key tiles seen (BLOCK_N = {block})")
+    return png(fig), "The online softmax's running maximum and sum as key tiles stream through one program"

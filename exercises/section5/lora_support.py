@@ -1,4 +1,4 @@
-"""Oracles and toy models for exercise 5.1 (LoRA).
+"""Support for exercise 5.1 (LoRA): oracles, toy models and the figure.
 
 * :func:`lora_output` — the LoRA formula written out in float64, the oracle for
   a layer's forward pass.
@@ -11,9 +11,9 @@
   that the module is only called (forward, :func:`value_and_grad`,
   ``load_state_dict``) and only tensors come back.
 
-The models' architectures live in :mod:`llmkit.toymodels`, outside the oracles:
-sandboxed, graders send these models to the worker pickled, and the worker may not
-import anything under ``llmkit.oracles``.
+The models' architectures live in :mod:`llmkit.toymodels`, in the engine: sandboxed,
+graders send these models to the worker pickled, and the worker rebuilds them from
+there (it never sees this file).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from llmkit.checks import as_plain_tensor, value_and_grad
+from llmkit.figures import Figure, new_figure, png
 from llmkit.toymodels import TinyTransformer, ToyMLP
 
 
@@ -147,3 +148,18 @@ def finetune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, 
             model.load_state_dict({name: p.clone() for name, p in params.items()}, strict=False)
         losses.append(mse(as_plain_tensor(model(*inputs, **kwargs)), y))
     return losses
+
+
+def figure() -> Figure:
+    """Trainable parameters of LoRA by rank against full fine-tuning."""
+    d = 4096
+    ranks = [1, 2, 4, 8, 16, 32, 64]
+    fig, ax = new_figure(7.0, 3.4)
+    ax.bar([str(r) for r in ranks], [r * 2 * d for r in ranks], color="#1a73e8", label="LoRA: r·(in + out)")
+    ax.axhline(d * d, color="#b3261e", ls="--", label=f"full fine-tuning: {d}·{d} = {d * d / 1e6:.1f} M")
+    ax.set_yscale("log")
+    ax.set_xlabel("rank r")
+    ax.set_ylabel("trainable parameters")
+    ax.set_title(f"Trainable parameters for one {d} × {d} projection", fontsize=10)
+    ax.legend(fontsize=8, loc="center right")
+    return png(fig), "Trainable parameters of LoRA by rank against full fine-tuning"
