@@ -53,6 +53,7 @@ def test_structural_rules_name_the_file_to_change(project_copy):
     (project_copy / ex.grader).unlink()
     readme = project_copy / "exercises/section2/README.md"
     readme.write_text(readme.read_text().replace("<!-- llmkit:exercises:start -->", ""))
+    readme.write_text(readme.read_text() + "\n## 2.9 — Not here\n\ntext\n\n## 2.3 Why, badly\n")
     support = project_copy / "exercises/section2/attention_support.py"
     support.write_text(support.read_text().replace("def figure(", "def picture("))
     mutants = mutant_files(catalog, ex)[:3]
@@ -65,6 +66,16 @@ def test_structural_rules_name_the_file_to_change(project_copy):
         "(the notebook's and `llmkit show`'s picture)",
         "exercises/section2/README.md: no <!-- llmkit:exercises:start --> / end markers "
         "(the generated exercise headers go there; then run `llmkit docs --write`)",
+    ]
+    readme.write_text(
+        readme.read_text().replace(
+            "\n\n## Exercise 2.1", "\n<!-- llmkit:exercises:start -->\n## Exercise 2.1", 1
+        )
+    )
+    problems = structure_problems(catalog, ex, AuthoringRules(min_mutants=5), mutants)
+    assert problems[-2:] == [
+        "exercises/section2/README.md: heading '## 2.9 — Not here' names no exercise of this section",
+        "exercises/section2/README.md: heading '## 2.3 Why, badly': write it as '## <id> — <title>'",
     ]
     assert not check_exercise(catalog, ex).ok  # and the check stops there, without running pytest
 

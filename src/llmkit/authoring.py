@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,9 +124,29 @@ def structure_problems(
             f"{readme.relative_to(root)}: no <!-- llmkit:exercises:start --> / end markers "
             "(the generated exercise headers go there; then run `llmkit docs --write`)"
         )
+    else:
+        problems += _heading_problems(readme, root, {ex.id for ex in catalog.in_section(exercise.section)})
     for path in (exercise.public_test, exercise.grader):
         if (root / path).is_file() and _imports_sandbox((root / path).read_text(encoding="utf-8")):
             problems.append(f"{path}: imports llmkit.sandbox; use llmkit.testing")
+    return problems
+
+
+def _heading_problems(readme: Path, root: Path, ids: set[str]) -> list[str]:
+    """``## <id> — <title>`` headings send a README section to that exercise's notebook:
+    each must name an exercise of the section, in that form."""
+    from llmkit.nbgrader.narrative import GENERATED, OWN_HEADING
+
+    where, problems, in_code = readme.relative_to(root), [], False
+    for line in GENERATED.sub("", readme.read_text(encoding="utf-8")).split("\n"):
+        in_code ^= line.lstrip().startswith("```")
+        if in_code or not re.match(r"^##\s+\d+\.\d+", line):
+            continue
+        match = OWN_HEADING.match(line)
+        if match is None:
+            problems.append(f"{where}: heading {line!r}: write it as '## <id> — <title>'")
+        elif match["id"] not in ids:
+            problems.append(f"{where}: heading {line!r} names no exercise of this section")
     return problems
 
 
