@@ -5,7 +5,7 @@
 
 Corpora: ../shared/data/tinyshakespeare.txt when it exists (read at run time,
 never part of the kit; skipped with a note when absent) and the kit's own
-seeded English-like text (synthetic_corpus of exercises/section2/bpe_support.py, 1.1 MB).
+seeded English-like text (synthetic_corpus of exercises/support/section2/bpe.py, 1.1 MB).
 
 * train: impl.train_bpe(text, vocab_size) vs Hugging Face ``tokenizers``'
   BpeTrainer with a byte-level pre-tokenizer (skipped when the package is not

@@ -54,7 +54,7 @@ def test_structural_rules_name_the_file_to_change(project_copy):
     readme = project_copy / "exercises/section2/README.md"
     readme.write_text(readme.read_text().replace("<!-- llmkit:exercises:start -->", ""))
     readme.write_text(readme.read_text() + "\n## 2.9 — Not here\n\ntext\n\n## 2.3 Why, badly\n")
-    support = project_copy / "exercises/section2/attention_support.py"
+    support = project_copy / "exercises/support/section2/attention.py"
     support.write_text(support.read_text().replace("def figure(", "def picture("))
     mutants = mutant_files(catalog, ex)[:3]
     problems = structure_problems(catalog, ex, AuthoringRules(min_mutants=5), mutants)
@@ -62,7 +62,7 @@ def test_structural_rules_name_the_file_to_change(project_copy):
         "graders/section2/test_attention.py: missing (the hidden graders of 2.3)",
         "graders/mutants/section2/: 3 mutants named attention__<bug>.py, at least 5 wanted "
         "(pyproject.toml [tool.llmkit.authoring] min_mutants)",
-        "exercises/section2/attention_support.py: define figure() "
+        "exercises/support/section2/attention.py: define figure() "
         "(the notebook's and `llmkit show`'s picture)",
         "exercises/section2/README.md: no <!-- llmkit:exercises:start --> / end markers "
         "(the generated exercise headers go there; then run `llmkit docs --write`)",

@@ -1,7 +1,7 @@
 """No engine file names one exercise: everything an exercise needs lives beside it.
 
 An exercise's oracles, inputs and figure live in its support module
-(``exercises/sectionN/<topic>_support.py``), oracles that would solve it in
+(``exercises/support/sectionN/<topic>.py``), oracles that would solve it in
 ``graders/sectionN/<topic>_oracle.py``, and what grading must install, cache or
 preload in its catalog entry (``needs``, ``assets``, ``preload``). So a new exercise
 never needs an engine edit, and this test reads the syntax tree of every module under

@@ -93,7 +93,7 @@ def test_bundle_carries_only_what_grading_needs(bundle):
     assert {"setup.sh", "run_autograder", "pyproject.toml", "README.md", "catalog.toml"} <= names
     assert "src/llmkit/gradescope_bundle.py" in names and "src/llmkit/plugin/fixtures.py" in names
     assert [n for n in names if n.startswith("graders/")] == ["graders/section2/test_attention.py"]
-    assert [n for n in names if n.startswith("exercises/")] == ["exercises/section2/attention_support.py"]
+    assert [n for n in names if n.startswith("exercises/")] == ["exercises/support/section2/attention.py"]
     assert not [n for n in names if n.startswith("cache/")]  # 2.3 lists no assets
     for script in ("setup.sh", "run_autograder"):
         assert infos[script].external_attr >> 16 & stat.S_IXUSR, f"{script} is not executable"
@@ -138,7 +138,7 @@ def test_bpe_bundle_carries_its_assets_or_fetches_them(tmp_path):
     assert [r for r in built.needs.requirements if r.startswith("tiktoken")] == built.needs.requirements
     assert "FETCH_ASSETS=0" in setup and "'tiktoken" in setup
     assert [n for n in names if n.startswith(("graders/", "exercises/"))] == [
-        "exercises/section2/bpe_support.py",
+        "exercises/support/section2/bpe.py",
         "graders/section2/bpe_oracle.py",
         "graders/section2/test_bpe.py",
     ]
@@ -158,8 +158,8 @@ def test_triton_bundle_carries_the_support_module_it_builds_on(tmp_path):
     with zipfile.ZipFile(built.path) as archive:
         names = archive.namelist()
     assert [n for n in names if n.startswith("exercises/")] == [
-        "exercises/section7/flash_attention_support.py",
-        "exercises/section7/triton_attention_support.py",
+        "exercises/support/section7/flash_attention.py",
+        "exercises/support/section7/triton_attention.py",
     ]
     assert [r for r in built.needs.requirements if r.startswith("triton")] == built.needs.requirements != []
 

@@ -283,9 +283,9 @@ def test_every_exercise_has_a_figure():
 def test_build_names_the_support_module_that_lacks_a_figure(project_copy, tmp_path):
     from llmkit.nbgrader.build import BuildError, build_course
 
-    support = project_copy / "exercises/section2/attention_support.py"
+    support = project_copy / "exercises/support/section2/attention.py"
     support.write_text(support.read_text().replace("def figure()", "def no_figure()"))
-    with pytest.raises(BuildError, match=r"exercises/section2/attention_support\.py: define figure\(\)"):
+    with pytest.raises(BuildError, match=r"exercises/support/section2/attention\.py: define figure\(\)"):
         build_course(tmp_path / "course", load_catalog(project_copy), exercise_ids=["2.3"])
 
 

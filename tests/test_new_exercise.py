@@ -100,7 +100,7 @@ MUTANTS = {
 def write_exercise(root):
     (root / f"exercises/section0/{TOPIC}.py").write_text(STUB)
     (root / f"solutions/section0/{TOPIC}.py").write_text(REFERENCE)
-    (root / f"exercises/section0/{TOPIC}_support.py").write_text(SUPPORT)
+    (root / f"exercises/support/section0/{TOPIC}.py").write_text(SUPPORT)
     (root / f"exercises/section0/test_{TOPIC}.py").write_text(PUBLIC)
     (root / f"graders/section0/test_{TOPIC}.py").write_text(GRADER)
     for placeholder in (root / "graders/mutants/section0").glob(f"{TOPIC}__todo_*.py"):
@@ -127,7 +127,7 @@ def test_new_writes_the_mirror_files_and_passes_the_structural_rules(scaffolded)
     assert {
         f"exercises/section0/{TOPIC}.py",
         f"exercises/section0/test_{TOPIC}.py",
-        f"exercises/section0/{TOPIC}_support.py",
+        f"exercises/support/section0/{TOPIC}.py",
         f"solutions/section0/{TOPIC}.py",
         f"graders/section0/test_{TOPIC}.py",
         "exercises/section0/README.md",

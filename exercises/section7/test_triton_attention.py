@@ -5,7 +5,7 @@ float16, short sequences; the whole file takes a few seconds). The hidden grader
 draw random shapes, scales and dtypes, test N = 1, long causal diagonals and
 transposed layouts, and on a GPU add bfloat16, D = 128, long sequences and speed.
 
-Every launch here uses guarded buffers (triton_attention_support.py): q, k, v, out
+Every launch here uses guarded buffers (exercises/support/section7/triton_attention.py): q, k, v, out
 and lse are views into larger allocations, NaN around the inputs and a sentinel
 around the outputs, so a load or store past row N - 1 is reported (the interpreter
 itself never faults).

@@ -1,7 +1,7 @@
 """Hidden graders for exercise 1.3 (LSTM): 16 points.
 
 Oracles: torch.nn.LSTMCell and torch.nn.LSTM with the same weights
-(exercises/section1/lstm_support.py), never the reference solution. Sizes come from
+(exercises/support/section1/lstm.py), never the reference solution. Sizes come from
 hypothesis, values from seeded generators.
 """
 

@@ -1,6 +1,6 @@
 """Hidden graders for exercise 1.2b (numpy backprop): 20 points.
 
-Oracles: torch float64 autograd (exercises/section1/numpy_backprop_support.py) and
+Oracles: torch float64 autograd (exercises/support/section1/numpy_backprop.py) and
 float64 central differences computed here by calling the learner's functions on
 perturbed inputs. Shapes come from hypothesis, values from Draw(seed).
 """

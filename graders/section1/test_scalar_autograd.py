@@ -1,6 +1,6 @@
 """Hidden graders for exercise 1.2a (scalar autograd): 15 points.
 
-The oracle is torch autograd in float64 (exercises/section1/scalar_autograd_support.py).
+The oracle is torch autograd in float64 (exercises/support/section1/scalar_autograd.py).
 Graphs are plain data built by hypothesis and run twice by the same interpreter, here in
 the grader: on torch tensors and on the learner's Values (operators and methods
 only; just ``.data`` and ``.grad`` floats are read back). Sandboxed, each operation

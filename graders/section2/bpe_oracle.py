@@ -7,7 +7,7 @@
 
 Both would solve the exercise, so they stay here, never in the learner's tree; the
 learner-facing oracles (tiktoken, GPT-2's ranks, synthetic text) are in
-``exercises/section2/bpe_support.py``.
+``exercises/support/section2/bpe.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Hidden graders for exercise 2.3 (attention): 20 points.
 
-Oracles are torch's own implementations (exercises/section2/attention_support.py),
+Oracles are torch's own implementations (exercises/support/section2/attention.py),
 never the reference solution. Inputs come from hypothesis (shapes) and seeded
 generators (values); the run's seed is printed and replayable with --seed.
 """

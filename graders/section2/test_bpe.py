@@ -2,7 +2,7 @@
 
 Oracles: a small trainer that recounts every pair after every merge (train_bpe in
 bpe_oracle.py, beside this file: hidden, as it would solve the exercise) and tiktoken
-Encodings built from the same ranks (exercises/section2/bpe_support.py), never the
+Encodings built from the same ranks (exercises/support/section2/bpe.py), never the
 reference solution. GPT-2's ranks come from the local cache (`llmkit fetch-assets`);
 without it the GPT-2 tests skip with that reason. Nothing is downloaded here.
 """

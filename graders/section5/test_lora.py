@@ -1,7 +1,7 @@
 """Hidden graders for exercise 5.1 (LoRA): 25 points.
 
 Oracles are the LoRA formula written out in float64 and analytic gradients
-(exercises/section5/lora_support.py), never the reference solution. Learner objects are
+(exercises/support/section5/lora.py), never the reference solution. Learner objects are
 only called, loaded (``load_state_dict``) and read (``state_dict``, ``merged``);
 gradients come from ``value_and_grad`` and the optimiser runs on grader-side
 copies (``support.finetune``). Shapes come from hypothesis, values from seeded

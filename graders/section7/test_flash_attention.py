@@ -1,7 +1,7 @@
 """Hidden graders for exercise 7.1 (tiled attention with online softmax): 20 points.
 
 Oracles: torch's F.scaled_dot_product_attention and a logsumexp, both in float64
-(exercises/section7/flash_attention_support.py), never the reference solution. Memory is
+(exercises/support/section7/flash_attention.py), never the reference solution. Memory is
 the operating system's count (llmkit.memory.peak_memory_of_call): the peak resident
 memory of a fresh process that calls the learner's function once, minus that of
 the same process without the learner's code, so "the N x N matrix never exists"

@@ -3,7 +3,7 @@
 and 6 on a GPU only (@pytest.mark.gpu: "not graded: no GPU" elsewhere).
 
 Oracle: torch's SDPA and a logsumexp in float64 on the CPU (exercise 7.1's
-attention_and_lse, which exercises/section7/triton_attention_support.py re-exports),
+attention_and_lse, which exercises/support/section7/triton_attention.py re-exports),
 never the reference solution. Out-of-bounds loads and stores are caught with that
 module's guarded buffers: the interpreter does not fault on a bad pointer.
 

@@ -86,7 +86,7 @@ class Exercise:
     @property
     def support(self) -> str:
         """Support module (oracles, inputs, figure; ships to learners), relative to the project root."""
-        return f"exercises/{self.section_dir}/{self.topic}_support.py"
+        return f"exercises/support/{self.section_dir}/{self.topic}.py"
 
     @property
     def oracle(self) -> str:

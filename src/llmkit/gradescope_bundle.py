@@ -9,7 +9,7 @@ The zip holds what grading needs and nothing else::
     src/llmkit/...            the engine
     catalog.toml              the chosen exercises only
     graders/sectionN/...      their hidden graders (never graders/mutants/, never solutions/)
-    exercises/sectionN/*_support.py   their support modules (oracles, inputs; llmkit.support)
+    exercises/support/sectionN/*.py   their support modules (oracles, inputs; llmkit.support)
     cache/...                 the assets they list (llmkit.assets) that the builder has cached
 
 ``setup.sh`` makes a virtual environment in ``/opt/llmkit-venv`` with Python 3.11+

@@ -110,7 +110,7 @@ def figure():
         + api.format(what="TODO(author): the reference solution"),
         f"exercises/{s}/test_{topic}.py": public,
         f"graders/{s}/test_{topic}.py": grader,
-        f"exercises/{s}/{topic}_support.py": support,
+        f"exercises/support/{s}/{topic}.py": support,
     }
     for i in range(1, MUTANT_SLOTS + 1):
         files[

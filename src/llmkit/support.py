@@ -1,6 +1,6 @@
 """Each exercise's support module: what its public tests, graders and notebook share.
 
-``exercises/sectionN/<topic>_support.py`` sits beside the stub and ships to learners.
+``exercises/support/sectionN/<topic>.py`` ships to learners with the stub.
 It holds the exercise's oracles built from library calls (torch built-ins, tiktoken,
 ...), the inputs and data its tests and graders draw, and ``figure()``, the picture
 of its notebook. It holds nothing that solves the exercise: a full reference
@@ -47,7 +47,7 @@ def load_support(exercise: str | Exercise, root: str | Path | None = None) -> ty
     ``section2/attention.py``) under ``root`` (default: the caller's project root)."""
     root = _root(root, sys._getframe(1))
     module = _module_path(exercise, root)
-    return _load(root / "exercises" / _sibling(module, "_support"), "llmkit_support")
+    return _load(root / "exercises" / "support" / module, f"llmkit_support.{_dotted(module)}")
 
 
 def load_oracle(exercise: str | Exercise, root: str | Path | None = None) -> types.ModuleType:
@@ -55,7 +55,8 @@ def load_oracle(exercise: str | Exercise, root: str | Path | None = None) -> typ
     (graders only: it never ships to learners)."""
     root = _root(root, sys._getframe(1))
     module = _module_path(exercise, root)
-    return _load(root / "graders" / _sibling(module, "_oracle"), "llmkit_oracle")
+    oracle = module.removesuffix(".py") + "_oracle.py"
+    return _load(root / "graders" / oracle, f"llmkit_oracle.{_dotted(module)}")
 
 
 def support_files(exercise: str | Exercise, root: str | Path | None = None) -> list[Path]:
@@ -91,12 +92,12 @@ def _module_path(exercise: str | Exercise, root: Path) -> str:
     return exercise
 
 
-def _sibling(module: str, suffix: str) -> str:
-    """``section2/attention.py`` -> ``section2/attention<suffix>.py``."""
-    return module.removesuffix(".py") + suffix + ".py"
+def _dotted(module: str) -> str:
+    """``section2/attention.py`` -> ``section2.attention``."""
+    return module.removesuffix(".py").replace("/", ".")
 
 
-def _load(path: Path, package: str) -> types.ModuleType:
+def _load(path: Path, name: str) -> types.ModuleType:
     path = path.resolve()
     if _loading:
         _loading[-1].__llmkit_uses__.append(path)  # a support module building on this one
@@ -105,7 +106,6 @@ def _load(path: Path, package: str) -> types.ModuleType:
         return module
     if not path.is_file():
         raise SupportError(f"{path} is missing (DESIGN.md: 'What every exercise ships')")
-    name = f"{package}.{path.parent.name}.{path.stem.rsplit('_', 1)[0]}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     module.__llmkit_uses__ = []

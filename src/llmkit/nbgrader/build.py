@@ -15,7 +15,7 @@ the kit, found at grading time through ``nbgrader_config.py`` (see
 3. the answer cell: ``%%llmkit_module sectionN/<topic>.py`` and the stub merged with
    the reference between ``### BEGIN SOLUTION`` / ``### END SOLUTION``
    (:mod:`llmkit.nbgrader.merge`), so the release holds the stub;
-4. read-only cells with the exercise's support module(s) (``exercises/sectionN/<topic>_support.py``
+4. read-only cells with the exercise's support module(s) (``exercises/support/sectionN/<topic>.py``
    and any it loads) and the public test file;
 5. a locked test cell worth the grader tests' points: the public checks (visible),
    the hidden graders between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``;

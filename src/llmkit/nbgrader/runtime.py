@@ -7,7 +7,7 @@ registers three cell magics:
     heads the answer cell. The cell's text is the learner's version of that module:
     it is recorded, written to a scratch file and run as a module whose names are
     then copied into the notebook, so later cells can call them.
-``%%llmkit_support section2/attention_support.py``
+``%%llmkit_support support/section2/attention.py``
     heads a read-only cell that holds a support module the public tests load
     (oracles, inputs; :mod:`llmkit.support`), by its path under ``exercises/``.
 ``%%llmkit_public_tests 2.3``
@@ -53,7 +53,7 @@ GRADING_TIMEOUT_S = 480.0  # outer guard for one exercise's hidden grading (nbgr
 PUBLIC_TIMEOUT_S = 300.0
 MESSAGE_LINES = 12  # lines of each failure message shown in a report
 MODULE = re.compile(r"^section\d+/[A-Za-z_][A-Za-z0-9_]*\.py$")
-SUPPORT = re.compile(r"^section\d+/[A-Za-z_][A-Za-z0-9_]*_support\.py$")
+SUPPORT = re.compile(r"^support/section\d+/[A-Za-z_][A-Za-z0-9_]*\.py$")
 
 _modules: dict[str, str] = {}  # module path -> text of the last run of its answer cell
 _public_tests: dict[str, str] = {}  # exercise id -> text of its public test file
@@ -103,7 +103,7 @@ def load_ipython_extension(ipython) -> None:
         path = line.strip()
         if not SUPPORT.match(path):
             raise NotebookError(
-                f"%%llmkit_support needs a path like section2/attention_support.py, got {path!r}"
+                f"%%llmkit_support needs a path like support/section2/attention.py, got {path!r}"
             )
         _supports[path] = cell
 
@@ -222,7 +222,7 @@ def public_checks(exercise_id: str) -> None:
     tests = _public_tests.get(exercise_id)
     if tests is None:
         raise NotebookError("run the cell with the public tests (%%llmkit_public_tests) first")
-    if f"{info['module'][: -len('.py')]}_support.py" not in _supports:
+    if f"support/{info['module']}" not in _supports:
         raise NotebookError("run the cells with the public tests' helpers (%%llmkit_support) first")
     source = _require_module(info["module"])
     section, topic = info["module"][: -len(".py")].split("/")

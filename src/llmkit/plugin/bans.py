@@ -58,7 +58,7 @@ def _ban_test(ex: Exercise, support_root: Path):
         check_one_call = getattr(support, SUPPORT_CALL, None)
         if check_one_call is None:
             pytest.fail(
-                f"exercises/{exercise.section_dir}/{exercise.topic}_support.py defines no "
+                f"{exercise.support} defines no "
                 f"{SUPPORT_CALL}(impl, draw): exercise {exercise.id} bans calls, and its generated "
                 f"{NAME} makes one checked call of the learner's code through it",
                 pytrace=False,
