@@ -512,7 +512,8 @@ def test_encode_iterable_memory_is_bounded(impl, impl_files, draw):
             )
     growth = peaks[LARGE] - peaks[SMALL]
     assert growth <= MEMORY_LIMIT, (
-        f"peak memory grew by {growth / 2**20:.1f} MiB from {SMALL:,} to {LARGE:,} bytes of input "
+        f"too much memory: peak memory grew by {growth / 2**20:.1f} MiB "
+        f"from {SMALL:,} to {LARGE:,} bytes of input "
         f"(limit {MEMORY_LIMIT / 2**20:.0f} MiB). Hint: encode_iterable must be a generator that "
         "encodes and yields as it reads; do not join the whole input or collect all ids in a list"
     )

@@ -115,7 +115,11 @@ def structure_problems(
         )
     support = root / exercise.support
     if support.is_file() and not _defines(support, "figure"):
-        problems.append(f"{exercise.support}: define figure() (the notebook's and `llmkit show`'s picture)")
+        problems.append(
+            f"{exercise.support}: define figure(impl) (the notebook's and `llmkit show`'s picture)"
+        )
+    if support.is_file():
+        problems += _misconception_problems(catalog, exercise, mutants)
     readme = root / "exercises" / exercise.section_dir / "README.md"
     if not readme.is_file():
         problems.append(f"{readme.relative_to(root)}: missing (the section's README)")
@@ -129,6 +133,42 @@ def structure_problems(
     for path in (exercise.public_test, exercise.grader):
         if (root / path).is_file() and _imports_sandbox((root / path).read_text(encoding="utf-8")):
             problems.append(f"{path}: imports llmkit.sandbox; use llmkit.testing")
+    return problems
+
+
+def misconceptions_of(catalog: Catalog, exercise: Exercise):
+    """The exercise's ``MISCONCEPTIONS`` (its support module's), or a string saying what is wrong."""
+    from llmkit.misconceptions import Misconceptions
+    from llmkit.support import load_support
+
+    try:
+        declared = getattr(load_support(exercise, catalog.root), "MISCONCEPTIONS", None)
+    except Exception as exc:  # noqa: BLE001 - reported as a problem of the exercise
+        return f"{exercise.support}: does not import: {type(exc).__name__}: {exc}"
+    if not isinstance(declared, Misconceptions):
+        return f"{exercise.support}: define MISCONCEPTIONS = Misconceptions(...) (llmkit.testing)"
+    return declared
+
+
+def _misconception_problems(catalog: Catalog, exercise: Exercise, mutants: list[Path]) -> list[str]:
+    """Every mutant is a declared misconception, and each points at a heading its README has."""
+    declared = misconceptions_of(catalog, exercise)
+    if isinstance(declared, str):
+        return [declared]
+    problems = []
+    slugs = {m.slug for m in declared}
+    for mutant in mutants:
+        slug = mutant.stem.split("__", 1)[-1]
+        if slug not in slugs:
+            problems.append(f"mutant {mutant.name}: no misconception {slug!r} in {exercise.support}")
+    readme = catalog.root / declared.readme
+    headings = set()
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        headings = {line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")}
+    for m in declared:
+        if m.readme not in headings:
+            problems.append(f'misconception {m.slug}: {declared.readme} has no heading "{m.readme}"')
     return problems
 
 
@@ -167,12 +207,13 @@ class _Plan:
     mutants: list[Path]
     check: ExerciseCheck
     runs: dict[str, PytestRun] = field(default_factory=dict)
+    misconceptions: object = None  # Misconceptions, or what is wrong with them (str)
 
 
 def _runs_of(plan: _Plan) -> dict[str, tuple[list[str], list[str], list[str]]]:
     """label -> (test paths, implementation roots, extra pytest options)."""
     ex = plan.exercise
-    return {
+    runs = {
         "sandboxed": (
             [ex.grader],
             ["exercises", "solutions", *map(str, plan.mutants)],
@@ -180,6 +221,18 @@ def _runs_of(plan: _Plan) -> dict[str, tuple[list[str], list[str], list[str]]]:
         ),
         "in-process": ([ex.public_test, ex.grader], ["exercises", "solutions"], []),
     }
+    correctness = [str(m) for m in plan.mutants if _kind(plan, m) == "correctness"]
+    if correctness:  # the public tests must catch these, naming them
+        runs["public on mutants"] = ([ex.public_test], correctness, [])
+    return runs
+
+
+def _kind(plan: _Plan, mutant: Path) -> str | None:
+    """The kind of the misconception ``mutant`` carries; None when it declares none."""
+    slug, declared = mutant.stem.split("__", 1)[-1], plan.misconceptions
+    if isinstance(declared, str) or declared is None or slug not in {m.slug for m in declared}:
+        return None
+    return declared[slug].kind
 
 
 def check_catalog(
@@ -199,6 +252,8 @@ def check_catalog(
         files = (mutants or {}).get(ex.id)
         files = mutant_files(catalog, ex) if files is None else files
         plan = _Plan(ex, files, ExerciseCheck(ex, structure_problems(catalog, ex, rules, files)))
+        if (catalog.root / ex.support).is_file():
+            plan.misconceptions = misconceptions_of(catalog, ex)
         plans.append(plan)
     runnable = [p for p in plans if all((catalog.root / f).is_file() for f in mirror_files(p.exercise))]
     work = [(plan, label, spec) for plan in runnable for label, spec in _runs_of(plan).items()]
@@ -213,6 +268,40 @@ def check_catalog(
     for plan in runnable:
         _judge(plan)
     return [plan.check for plan in plans]
+
+
+def _diagnosis_problems(
+    plan: _Plan, mutant: Path, public: list[TestResult], graded: list[TestResult]
+) -> list[str]:
+    """A correctness mutant fails a public test that names it; a speed or memory mutant's
+    lost grader points say "too slow" or "too much memory"."""
+    from llmkit.misconceptions import KIND_WORDS, diagnosed_slugs
+
+    slug, kind = mutant.stem.split("__", 1)[-1], _kind(plan, mutant)
+    if kind is None:
+        return []  # a structure problem already says so
+    if kind != "correctness":
+        lost = [r for r in graded if r.status == "failed"]
+        if any(KIND_WORDS[kind] in r.message for r in lost):
+            return []
+        said = "; ".join(f"{r.id}: {r.message[:200]}" for r in lost) or "nothing"
+        return [
+            f"mutant {mutant.name} ({kind}): no lost grader point says {KIND_WORDS[kind]!r}; they say: {said}"
+        ]
+    failed = [r for r in public if r.status == "failed"]
+    if not failed:
+        return [
+            f"mutant {mutant.name} passes every public test ({plan.exercise.public_test}): "
+            "a learner with this bug is told 'done'"
+        ]
+    if any(slug in diagnosed_slugs(r.message) for r in failed):
+        return []
+    said = "; ".join(f"{r.id}: {r.message.splitlines()[0][:160]}" for r in failed)
+    return [
+        f"mutant {mutant.name}: no failing public test names it (Likely mistake [{slug}]: give "
+        f"the check suspects=MISCONCEPTIONS.on(...), or raise MISCONCEPTIONS.failure({slug!r}, ...)); "
+        f"they say: {said}"
+    ]
 
 
 def check_exercise(
@@ -236,7 +325,8 @@ def _judge(plan: _Plan) -> None:
         return
 
     def of(label: str, root: str) -> list[TestResult]:
-        return [r for r in plan.runs[label].results if r.implementation == root]
+        run = plan.runs.get(label)
+        return [r for r in run.results if r.implementation == root] if run else []
 
     stub, ref = of("in-process", STUB), of("in-process", REFERENCE)
     stub_sandboxed, ref_sandboxed = of("sandboxed", STUB), of("sandboxed", REFERENCE)
@@ -290,6 +380,9 @@ def _judge(plan: _Plan) -> None:
             continue
         points, total = _points(results)
         check.mutants[mutant.name] = (points, total)
+        problems += _diagnosis_problems(
+            plan, mutant, of("public on mutants", f"mutant {mutant.name}"), results
+        )
         if points >= sandboxed_points:  # compared with the reference in this run (GPU tests may skip)
             problems.append(
                 f"mutant {mutant.name} scores {points:g}/{total:g}, as much as the reference: "

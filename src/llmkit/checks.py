@@ -20,6 +20,7 @@ import torch
 
 from llmkit.failures import CheckFailure
 from llmkit.gradients import Gradients, attributes, value_and_grad  # noqa: F401
+from llmkit.misconceptions import Suspects
 from llmkit.poison import POISON, assert_all_written, is_poisoned, poison, poisoned_allocations  # noqa: F401
 from llmkit.tensors import as_plain_tensor, format_index
 
@@ -45,39 +46,53 @@ def assert_close(
     atol: float | None = None,
     check_dtype: bool = True,
     hint: str | None = None,
+    suspects: Suspects | None = None,
 ) -> None:
     """``actual`` equals ``expected`` within the tolerance of ``expected``'s dtype.
 
-    Shape, dtype, NaN/inf placement and values are checked, in that order.
+    Shape, dtype, NaN/inf placement and values are checked, in that order. On failure,
+    ``suspects`` (``MISCONCEPTIONS.on(...)`` of the exercise's support module) are
+    held to the same check: the first that passes it names the likely mistake.
     """
     expected_t = as_plain_tensor(expected, "expected")
     actual_t = as_plain_tensor(actual, name)
-    if actual_t.shape != expected_t.shape:
-        raise CheckFailure(
-            f"{name}: wrong shape: expected {tuple(expected_t.shape)}, got {tuple(actual_t.shape)}",
-            hint=hint,
+    tol = (rtol, atol)
+    problem = _close_problem(actual_t, expected_t, name, tol, check_dtype)
+    if problem is None:
+        return
+    message, default_hint = problem
+    if suspects is not None:
+        diagnosis = suspects.first_match(
+            lambda value: _close_problem(actual_t, as_plain_tensor(value), name, tol, check_dtype) is None
         )
+        message = f"{diagnosis}\n{message}" if diagnosis else message
+    raise CheckFailure(message, hint=hint or default_hint)
+
+
+def _close_problem(actual_t, expected_t, name, tol, check_dtype) -> tuple[str, str | None] | None:
+    """What fails ``assert_close(actual_t, expected_t)``, with its default hint; None if nothing."""
+    if actual_t.shape != expected_t.shape:
+        return f"{name}: wrong shape: expected {tuple(expected_t.shape)}, got {tuple(actual_t.shape)}", None
     if check_dtype and actual_t.dtype != expected_t.dtype:
-        raise CheckFailure(
+        return (
             f"{name}: wrong dtype: expected {expected_t.dtype}, got {actual_t.dtype}",
-            hint=hint or "keep the dtype of the inputs; avoid mixing in float64/float32 constants",
+            "keep the dtype of the inputs; avoid mixing in float64/float32 constants",
         )
     default_rtol, default_atol = tolerance_for(expected_t.dtype)
-    rtol = default_rtol if rtol is None else rtol
-    atol = default_atol if atol is None else atol
-    a = actual_t.to(torch.float64) if actual_t.is_floating_point() else actual_t
-    e = expected_t.to(torch.float64) if expected_t.is_floating_point() else expected_t
+    rtol = default_rtol if tol[0] is None else tol[0]
+    atol = default_atol if tol[1] is None else tol[1]
+    a, e = actual_t, expected_t
     if a.is_floating_point() or e.is_floating_point():
         a, e = a.to(torch.float64), e.to(torch.float64)
         nan_mismatch = torch.isnan(a) != torch.isnan(e)
         if nan_mismatch.any():
             idx = int(nan_mismatch.flatten().nonzero()[0])
             n = int(nan_mismatch.sum())
-            raise CheckFailure(
+            return (
                 f"{name}: {n} of {a.numel()} elements are NaN where they should not be "
                 f"(or the other way round); first at index {format_index(idx, a.shape)}: "
                 f"expected {e.flatten()[idx].item():.6g}, got {a.flatten()[idx].item():.6g}",
-                hint=hint or "NaN usually comes from exp() overflow, 0/0 or -inf - -inf",
+                "NaN usually comes from exp() overflow, 0/0 or -inf - -inf",
             )
         both_nan = torch.isnan(a) & torch.isnan(e)
         a = torch.where(both_nan, torch.zeros_like(a), a)
@@ -87,20 +102,37 @@ def assert_close(
         diff = torch.nan_to_num(diff, nan=float("inf"))
         allowed = atol + rtol * torch.where(torch.isinf(e), torch.zeros_like(e), e.abs())
         bad = diff > allowed
+        excess = diff - allowed
     else:
-        diff = (a != e).to(torch.float64)
         bad = a != e
-    if bad.any():
-        n_bad = int(bad.sum())
-        worst = int((diff - allowed if a.is_floating_point() else diff).flatten().argmax())
-        raise CheckFailure(
-            f"{name}: {n_bad} of {a.numel()} elements differ "
-            f"(dtype {expected_t.dtype}, rtol={rtol:g}, atol={atol:g}). "
-            f"Worst at index {format_index(worst, a.shape)}: expected "
-            f"{e.flatten()[worst].item():.8g}, got {a.flatten()[worst].item():.8g} "
-            f"(|diff| {diff.flatten()[worst].item():.3g})",
-            hint=hint,
-        )
+        diff = excess = bad.to(torch.float64)
+    if not bad.any():
+        return None
+    worst = int(excess.flatten().argmax())
+    return (
+        f"{name}: {int(bad.sum())} of {a.numel()} elements differ "
+        f"(dtype {expected_t.dtype}, rtol={rtol:g}, atol={atol:g}). "
+        f"Worst at index {format_index(worst, a.shape)}: expected "
+        f"{e.flatten()[worst].item():.8g}, got {a.flatten()[worst].item():.8g} "
+        f"(|diff| {diff.flatten()[worst].item():.3g})",
+        None,
+    )
+
+
+def check_equal(actual, expected, *, name: str = "output", hint: str | None = None, suspects=None) -> None:
+    """``actual == expected`` for plain values (lists, strings, numbers, dicts). On failure,
+    ``suspects`` (as in :func:`assert_close`) name the likely mistake."""
+    if actual == expected:
+        return
+    message = f"{name}:\n  got      {_clip(repr(actual))}\n  expected {_clip(repr(expected))}"
+    if suspects is not None:
+        diagnosis = suspects.first_match(lambda value: value == actual)
+        message = f"{diagnosis}\n{message}" if diagnosis else message
+    raise CheckFailure(message, hint=hint)
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 20]} ... ({len(text)} characters)"
 
 
 def assert_finite(value, *, name: str = "output", hint: str | None = None) -> None:

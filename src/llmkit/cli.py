@@ -187,6 +187,12 @@ def cmd_hint(args) -> int:
     return 0
 
 
+def cmd_watch(args) -> int:
+    from llmkit.watch import watch
+
+    return watch(args.id, track=args.track, impl=args.impl)
+
+
 def cmd_author_check(args) -> int:
     from llmkit.authoring import check_catalog
 
@@ -417,6 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="show every hint")
     p.add_argument("--reset", action="store_true", help="start again from the first hint")
     p.set_defaults(func=cmd_hint)
+
+    p = sub.add_parser("watch", help="re-run an exercise's public tests on every save, then move on")
+    p.add_argument("id", nargs="?", help="exercise to start at (default: the first not done)")
+    p.add_argument("--track", choices=("beginner", "advanced"), help="default: beginner, or the id's track")
+    p.add_argument("--impl", default=None, help="exercises (default), solutions or a directory")
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("author-check", help="stubs fail, references pass, mutants are caught")
     p.add_argument("ids", nargs="*")

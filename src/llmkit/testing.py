@@ -8,10 +8,12 @@ Everything an exercise's tests need from the engine is here, re-exported from th
 that owns it (the same objects, so ``llmkit.testing.CheckFailure is
 llmkit.failures.CheckFailure``):
 
-* checks — :func:`assert_close`, :func:`assert_finite`, :func:`check_gradients`,
+* checks — :func:`assert_close`, :func:`check_equal`, :func:`assert_finite`, :func:`check_gradients`,
   :func:`unchanged`, :func:`value_and_grad`, :func:`attributes`, :func:`as_plain_tensor`,
   :func:`poisoned_allocations`, :func:`assert_all_written` and :class:`CheckFailure`;
-* inputs and support — :class:`Draw`, :func:`load_support`, :func:`load_oracle`;
+* inputs and support — :class:`Draw`, :func:`load_support`, :func:`load_oracle`, and
+  the named mistakes a failed check diagnoses: :class:`Misconceptions`
+  (:mod:`llmkit.misconceptions`), passed to a check as ``suspects=``;
 * speed and memory — :func:`compare_speed`, :func:`peak_memory_of_call`,
   :func:`measure_memory` (advisory, for public tests), :func:`format_bytes`;
 * bans — :func:`assert_no_banned_mentions` (the plugin also generates each banned
@@ -47,6 +49,7 @@ from llmkit.checks import (
     assert_finite,
     attributes,
     central_difference,
+    check_equal,
     check_gradients,
     poisoned_allocations,
     tolerance_for,
@@ -56,6 +59,7 @@ from llmkit.checks import (
 from llmkit.draw import Draw
 from llmkit.failures import BannedCallError, CheckFailure
 from llmkit.memory import CallMemory, MemoryUse, format_bytes, measure_memory, peak_memory_of_call
+from llmkit.misconceptions import Misconception, Misconceptions
 from llmkit.sandbox import pipelined
 from llmkit.sandbox.script import ScriptRun, run_learner_script
 from llmkit.support import load_oracle, load_support
@@ -73,13 +77,16 @@ __all__ = [
     "assert_finite",
     "attributes",
     "central_difference",
+    "check_equal",
     "check_gradients",
     "poisoned_allocations",
     "tolerance_for",
     "unchanged",
     "value_and_grad",
-    # inputs and support modules
+    # inputs and support modules, named misconceptions
     "Draw",
+    "Misconception",
+    "Misconceptions",
     "load_oracle",
     "load_support",
     # speed, memory, bans
@@ -209,7 +216,9 @@ def assert_speed_ratio(
         record_metric("speed_ratio", ratio)
     if not ratio <= limit:  # NaN fails too
         took = measured or f"{ratio:.2f}x {baseline_name}'s time"
-        raise CheckFailure(f"{what} took {took}; the limit is {limit}x {baseline_name}'s time", hint=hint)
+        raise CheckFailure(
+            f"too slow: {what} took {took}; the limit is {limit}x {baseline_name}'s time", hint=hint
+        )
 
 
 def assert_speed(
