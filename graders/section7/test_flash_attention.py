@@ -243,7 +243,8 @@ def measured(impl, impl_files, exercise, draw, causal):
 def check_budget(used, causal, hint):
     if used.peak_bytes > MEM_BUDGET:
         raise CheckFailure(
-            f"too much memory: at N={MEM_N}, D={MEM_SHAPE[3]}, one head, float32, causal={causal}, blocks of {MEM_BLOCK}, "
+            f"too much memory: at N={MEM_N}, D={MEM_SHAPE[3]}, one head, float32, causal={causal}, "
+            f"blocks of {MEM_BLOCK}, "
             f"your call added {format_bytes(used.peak_bytes)} to the peak resident memory of its process "
             f"({format_bytes(used.call_peak_rss)} against {format_bytes(used.control_peak_rss)} for the "
             f"same process without your code; the operating system's count): "
