@@ -27,23 +27,50 @@ def test_exercise_passes_author_check(exercise, catalog_checks):
         assert points < total, name
 
 
-def test_broken_stub_mutant_and_points_are_each_reported(project_copy):
-    """One run over a copy broken three ways: a stub that is the reference, a mutant
-    that changes nothing, and catalog points that disagree with the graders."""
+DOUBLED = """
+_reference_sdpa = scaled_dot_product_attention
+
+
+def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False):
+    return 2 * _reference_sdpa(q, k, v, mask=mask, is_causal=is_causal)
+"""
+
+
+def test_broken_stub_mutants_and_points_are_each_reported(project_copy):
+    """One run over a copy broken in six ways: a stub that is the reference; a mutant that
+    changes nothing and declares no misconception; a correctness mutant the public tests
+    cannot see; one they catch without naming it; a speed mutant that loses its points for
+    something else than speed; catalog points that disagree with the graders."""
     ex = CATALOG.get("2.3")
     shutil.copy(project_copy / "solutions" / ex.module, project_copy / "exercises" / ex.module)
-    harmless = project_copy / "graders/mutants/section2/attention__harmless.py"
+    mutants = project_copy / "graders/mutants/section2"
+    harmless = mutants / "attention__harmless.py"
     harmless.write_text('"""Mutant with no bug: the reference as it is."""\n')
+    unseen = mutants / "attention__mask_inverted.py"  # a declared mistake, but no bug in it
+    unseen.write_text('"""The reference as it is."""\n')
+    unnamed = mutants / "attention__no_scale.py"  # wrong, but not the way no_scale is
+    unnamed.write_text(DOUBLED)
+    slow_for_no_reason = mutants / "attention__loop_over_rows.py"  # a speed mistake, wrong numbers
+    slow_for_no_reason.write_text(DOUBLED)
     catalog_file = project_copy / "catalog.toml"
     text = catalog_file.read_text()
     start = text.index('id = "2.3"')
     catalog_file.write_text(text[:start] + text[start:].replace("points = 20", "points = 21", 1))
     catalog = load_catalog(project_copy)
-    check = check_exercise(catalog, catalog.get("2.3"), mutants=[harmless])
+    check = check_exercise(
+        catalog, catalog.get("2.3"), mutants=[harmless, unseen, unnamed, slow_for_no_reason]
+    )
     problems = "\n".join(check.problems)
     assert "the stub passes public tests" in problems
     assert "the stub scores 20 points" in problems
     assert "mutant attention__harmless.py scores 20/20, as much as the reference" in problems
+    assert "mutant attention__harmless.py: no misconception 'harmless'" in problems
+    assert "mutant attention__mask_inverted.py passes every public test" in problems
+    assert (
+        "mutant attention__no_scale.py: no failing public test names it (Likely mistake [no_scale]"
+        in problems
+    )
+    assert "mutant attention__loop_over_rows.py (speed): no lost grader point says 'too slow'" in problems
     assert "catalog.toml: 2.3 is worth 21 points but its graders add up to 20" in problems
 
 
@@ -62,7 +89,7 @@ def test_structural_rules_name_the_file_to_change(project_copy):
         "graders/section2/test_attention.py: missing (the hidden graders of 2.3)",
         "graders/mutants/section2/: 3 mutants named attention__<bug>.py, at least 5 wanted "
         "(pyproject.toml [tool.llmkit.authoring] min_mutants)",
-        "exercises/support/section2/attention.py: define figure() "
+        "exercises/support/section2/attention.py: define figure(impl) "
         "(the notebook's and `llmkit show`'s picture)",
         "exercises/section2/README.md: no <!-- llmkit:exercises:start --> / end markers "
         "(the generated exercise headers go there; then run `llmkit docs --write`)",

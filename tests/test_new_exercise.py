@@ -31,26 +31,52 @@ def unigram_probs(tokens: list[str], k: float = 0.0) -> dict[str, float]:
     total = len(tokens) + k * len(counts)
     return {w: (c + k) / total for w, c in counts.items()}
 '''
-SUPPORT = '''"""Support for exercise 0.9: the formula, written out, and the figure."""
+SUPPORT = '''"""Support for exercise 0.9: the formula, written out, its mistakes, the figure."""
+
+import torch
 
 from llmkit.figures import new_figure, png
+from llmkit.testing import Misconception, Misconceptions
 
 
-def unigram_probs(tokens, k=0.0):
+def unigram_probs(tokens, k=0.0, rule=None):
+    """The probabilities in sorted word order; ``rule(count, k, n_tokens, n_types)`` is a mistake's."""
     vocab = sorted(set(tokens))
-    total = len(tokens) + k * len(vocab)
-    return {w: (tokens.count(w) + k) / total for w in vocab}
+    rule = rule or (lambda c, k, n, v: (c + k) / (n + k * v))
+    probs = [rule(tokens.count(w), k, len(tokens), len(vocab)) for w in vocab]
+    return torch.tensor(probs, dtype=torch.float64)
 
 
-def figure():
-    probs = unigram_probs("the cat sat on the mat the end".split(), k=1.0)
+def as_vector(probs):
+    return torch.tensor([probs[w] for w in sorted(probs)], dtype=torch.float64)
+
+
+def mistake(slug, rule):
+    return Misconception(
+        slug, slug.replace("_", " "), "P(w) = (count + k) / (N + k V)", readme="0.9 — Common mistakes",
+        variants={"unigram_probs": lambda tokens, k: unigram_probs(tokens, k, rule)},
+    )
+
+
+MISCONCEPTIONS = Misconceptions(
+    "exercises/section0/README.md",
+    mistake("k_ignored", lambda c, k, n, v: c / n),
+    mistake("k_on_top_only", lambda c, k, n, v: (c + k) / n),
+    mistake("divided_by_vocab", lambda c, k, n, v: (c + k) / v),
+    mistake("k_per_token_not_type", lambda c, k, n, v: (c + k) / (n + k * n)),
+    mistake("counts_not_probs", lambda c, k, n, v: float(c + k)),
+)
+
+
+def figure(impl):
+    probs = impl.unigram_probs("the cat sat on the mat the end".split(), k=1.0)
     fig, ax = new_figure(4.0, 2.5)
     ax.bar(list(probs), list(probs.values()))
     return png(fig), "Add-one unigram probabilities of a tiny corpus"
 '''
 PUBLIC = """import pytest
 
-from llmkit.testing import load_support
+from llmkit.testing import assert_close, load_support
 
 pytestmark = pytest.mark.exercise("0.9")
 support = load_support("0.9")
@@ -59,16 +85,18 @@ support = load_support("0.9")
 @pytest.mark.parametrize("k", [0.0, 0.5])
 def test_small_corpus(impl, k):
     tokens = "a b a c a b d".split()
-    got = impl.unigram_probs(tokens, k)
-    want = support.unigram_probs(tokens, k)
-    assert set(got) == set(want)
-    assert all(abs(got[w] - want[w]) < 1e-12 for w in want), (got, want)
+    assert_close(
+        support.as_vector(impl.unigram_probs(tokens, k)),
+        support.unigram_probs(tokens, k),
+        name=f"unigram_probs(k={k})",
+        suspects=support.MISCONCEPTIONS.on("unigram_probs", tokens, k),
+    )
 """
 GRADER = """import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmkit.testing import load_support
+from llmkit.testing import assert_close, load_support
 
 pytestmark = pytest.mark.exercise("0.9")
 support = load_support("0.9")
@@ -78,9 +106,9 @@ corpora = st.lists(st.sampled_from("abcdefg"), min_size=1, max_size=30)
 @pytest.mark.points(6)
 @given(tokens=corpora, k=st.sampled_from([0.0, 0.1, 1.0, 2.5]))
 def test_matches_the_formula(impl, tokens, k):
-    got, want = impl.unigram_probs(tokens, k), support.unigram_probs(tokens, k)
-    assert set(got) == set(want)
-    assert all(abs(got[w] - want[w]) < 1e-12 for w in want), (got, want)
+    got = impl.unigram_probs(tokens, k)
+    assert sorted(got) == sorted(set(tokens))
+    assert_close(support.as_vector(got), support.unigram_probs(tokens, k), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.points(4)

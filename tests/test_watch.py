@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from llmkit.result import SubmissionResult
+from llmkit.catalog import load_catalog
+from llmkit.cli import _results_dir
+from llmkit.result import SubmissionResult, TestResult
+from llmkit.watch import choose_track, progress_bar, track_exercises
 
 from .conftest import copy_project
 
@@ -90,8 +93,28 @@ class Terminal:
         os.close(self.master)
 
 
+def _keep_a_failure(root: Path, exercise_id: str, test: str, message: str) -> None:
+    """Keep a result for the exercise, as `llmkit check` would, newer than its sources."""
+    catalog = load_catalog(root)
+    failed = TestResult(
+        id=f"{catalog.get(exercise_id).public_test}::{test}",
+        exercise=exercise_id,
+        status="failed",
+        points=0,
+        max_points=0,
+        message=message,
+        duration=0.1,
+        visibility="visible",
+    )
+    path = _results_dir(catalog, None) / f"{exercise_id}.json"
+    SubmissionResult("exercises", "exercises/", 1, "", [], [failed]).write(path)
+
+
 def test_watch_reruns_on_save_moves_on_and_quits_on_ctrl_c(tmp_path):
     root = copy_project(tmp_path / "kit")
+    # 1.2b's fresh result is shown as kept, without a run (a run costs seconds of torch import)
+    _keep_a_failure(root, "1.2b", "test_softmax", "softmax: expected 0.25, got 0.5")
+    beginner = len(track_exercises(load_catalog(root), "beginner"))
     term = Terminal([sys.executable, "-c", LLMKIT, "watch", "1.2a"], cwd=root)
     try:
         first = term.wait_for("first failing test:", "Watching")
@@ -101,16 +124,20 @@ def test_watch_reruns_on_save_moves_on_and_quits_on_ctrl_c(tmp_path):
         assert "first failing test: test_add_and_multiply" in first
         assert "still raises NotImplementedError" in first  # the engine's message, verbatim
         assert "llmkit hint 1.2a" in first
-        assert f"[{'-' * 20}] 0/5 exercises done (beginner track)" in first
+        assert f"{progress_bar(0, beginner)} (beginner track)" in first
 
-        shutil.copy(root / "solutions/section1/scalar_autograd.py", root / "exercises/section1/scalar_autograd.py")
+        shutil.copy(
+            root / "solutions/section1/scalar_autograd.py", root / "exercises/section1/scalar_autograd.py"
+        )
         passed = term.wait_for("passes its public tests", "exercises done")
         assert "1.2a Scalar reverse-mode autograd passes its public tests" in passed
         assert "Next: 1.2b Matrix backpropagation in numpy (exercises/section1/numpy_backprop.py)" in passed
-        assert f"[{'#' * 4}{'-' * 16}] 1/5 exercises done" in passed
+        assert progress_bar(1, beginner) in passed
 
         following = term.wait_for("first failing test:", "Watching exercises/section1/numpy_backprop.py")
         assert "1.2b Matrix backpropagation in numpy" in following
+        assert "first failing test: test_softmax\nsoftmax: expected 0.25, got 0.5" in following
+        assert "Running the public tests of 1.2b" not in term.raw
         assert "llmkit hint 1.2b" in following
 
         os.write(term.master, b"\x03")  # Ctrl-C, typed at the terminal
@@ -119,5 +146,22 @@ def test_watch_reruns_on_save_moves_on_and_quits_on_ctrl_c(tmp_path):
         assert "Traceback" not in term.raw
     finally:
         term.close()
-    kept = SubmissionResult.read(root / ".llmkit/results/exercises/1.2a.json")  # `llmkit status` reads it
+    kept = SubmissionResult.read(_results_dir(load_catalog(root), None) / "1.2a.json")  # for `llmkit status`
     assert [t.status for t in kept.tests] == ["passed"] * len(kept.tests)
+
+
+def test_progress_bar():
+    assert progress_bar(0, 8) == "[--------------------] 0/8 exercises done"
+    assert progress_bar(3, 8) == "[########------------] 3/8 exercises done"
+    assert progress_bar(5, 5) == "[####################] 5/5 exercises done"
+
+
+def test_tracks(catalog):
+    beginner, advanced = track_exercises(catalog, "beginner"), track_exercises(catalog, "advanced")
+    assert {ex.track for ex in beginner} == {"beginner"}
+    assert advanced == sorted(catalog.exercises, key=lambda ex: ex.sort_key)
+    assert choose_track(catalog, None, None) == "beginner"
+    later = next(ex for ex in advanced if ex.track == "advanced")
+    assert choose_track(catalog, later.id, None) == "advanced"
+    with pytest.raises(ValueError, match="--track advanced"):
+        choose_track(catalog, later.id, "beginner")

@@ -2,10 +2,10 @@
 
 Oracles: torch.nn.LSTMCell and torch.nn.LSTM with the same weights
 (exercises/support/section1/lstm.py), never the reference solution. Sizes come from
-hypothesis, values from seeded generators.
+hypothesis (the support module's cell_case, shared with the public tests), values from
+seeded generators. Failed value and gradient checks name the known mistake they match
+(support.MISCONCEPTIONS: torch's LSTMs with the mistake's weights, and autograd through them).
 """
-
-import math
 
 import pytest
 import torch
@@ -13,13 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmkit.testing import (
-    FLOAT_DTYPES,
-    SEEDS,
     CheckFailure,
     Draw,
     assert_close,
     assert_speed,
-    describe_case,
+    check_equal,
     load_support,
     unchanged,
     value_and_grad,
@@ -27,8 +25,10 @@ from llmkit.testing import (
 
 pytestmark = pytest.mark.exercise("1.3")
 support = load_support("1.3")
+mistakes = support.MISCONCEPTIONS
 
-sizes = st.integers(1, 6)
+sizes = support.sizes
+cell_case, cell_pair, describe = support.cell_case, support.cell_pair, support.describe
 GATES_HINT = (
     "gates are stacked in the order i, f, g, o (weight_ih rows 0..H-1 are i); sigmoid for i, f, o, "
     "tanh for g; c' = f * c + i * g; h' = o * tanh(c'); both biases are added"
@@ -36,27 +36,27 @@ GATES_HINT = (
 STEPS_HINT = "each step's (h, c) is the next step's state; outputs stacks every step's h into (T, B, H)"
 
 
-@st.composite
-def cell_case(draw_st):
-    return dict(
-        b=draw_st(st.integers(1, 4)),
-        i=draw_st(sizes),
-        h=draw_st(sizes),
-        bias=draw_st(st.booleans()),
-        dtype=draw_st(FLOAT_DTYPES),
-        seed=draw_st(SEEDS),
-    )
+def check_cell_outputs(got, want, where, reference, x, state):
+    """h and c (c first: a mistake in h alone then shows as h) against torch's."""
+    for name, g, w in [("c", got[1], want[1]), ("h", got[0], want[0])]:
+        assert_close(
+            g,
+            w,
+            name=f"{name} from {where}",
+            hint=GATES_HINT,
+            suspects=mistakes.on("LSTMCell", reference, x, state, out=name),
+        )
 
 
-def cell_pair(impl, c):
-    reference = support.torch_cell(c["i"], c["h"], c["bias"], c["dtype"], c["seed"])
-    cell = impl.LSTMCell(c["i"], c["h"], bias=c["bias"]).to(c["dtype"])
-    cell.load_state_dict(support.learner_state_dict(reference))
-    return cell, reference
-
-
-def describe(c, **extra):
-    return describe_case("LSTMCell", c["i"], c["h"], bias=c["bias"], batch=c["b"], dtype=c["dtype"], **extra)
+def check_lstm_outputs(got, want, where, reference, x, state):
+    for name, pick in support.LSTM_OUTPUTS.items():
+        assert_close(
+            pick(got),
+            pick(want),
+            name=f"{name} of {where}",
+            hint=STEPS_HINT,
+            suspects=mistakes.on("lstm", reference, x, state, out=name),
+        )
 
 
 # --- parameters (1 point) ----------------------------------------------------
@@ -67,25 +67,30 @@ def describe(c, **extra):
 @given(i=sizes, h=sizes, bias=st.booleans())
 def test_parameters_named_and_initialised_like_torch(impl, i, h, bias):
     cell = impl.LSTMCell(i, h, bias=bias)
-    got = {name: (tuple(p.shape), p.dtype) for name, p in cell.named_parameters()}
-    want = {
-        name: (tuple(p.shape), p.dtype) for name, p in torch.nn.LSTMCell(i, h, bias=bias).named_parameters()
-    }
-    if got != want:
+    torch_cell = torch.nn.LSTMCell(i, h, bias=bias)
+    hint = (
+        "nn.Parameter weight_ih (4H, I), weight_hh (4H, H) and, only with bias=True, "
+        "bias_ih and bias_hh (4H,); float32 by default"
+    )
+    check_equal(
+        support.parameter_shapes(cell),
+        support.parameter_shapes(torch_cell),
+        name=f"parameters of LSTMCell({i}, {h}, bias={bias}) (name: shape)",
+        hint=hint,
+        suspects=mistakes.on("LSTMCell parameters", i, h, bias),
+    )
+    check_equal(
+        {name: p.dtype for name, p in cell.named_parameters()},
+        {name: p.dtype for name, p in torch_cell.named_parameters()},
+        name=f"parameter dtypes of LSTMCell({i}, {h}, bias={bias})",
+        hint=hint,
+    )
+    problem = support.init_problem(cell, i, h)  # raises the diagnosis when it recognises one
+    if problem is not None:
         raise CheckFailure(
-            f"LSTMCell({i}, {h}, bias={bias}) parameters (name: shape, dtype): expected {want}, got {got}",
-            hint="nn.Parameter weight_ih (4H, I), weight_hh (4H, H) and, only with bias=True, "
-            "bias_ih and bias_hh (4H,); float32 by default",
+            problem,
+            hint="initialise like torch: nn.init.uniform_(p, -1/sqrt(hidden_size), 1/sqrt(hidden_size))",
         )
-    bound = 1 / math.sqrt(h)
-    for name, p in cell.named_parameters():
-        p = p.detach()
-        if p.abs().max() > bound or (p.numel() > 4 and p.std() < bound / 4):
-            raise CheckFailure(
-                f"{name} of LSTMCell({i}, {h}) has values in [{p.min():.3f}, {p.max():.3f}]; "
-                f"expected uniform values in [-{bound:.3f}, {bound:.3f}]",
-                hint="initialise like torch: nn.init.uniform_(p, -1/sqrt(hidden_size), 1/sqrt(hidden_size))",
-            )
 
 
 # --- the cell (8 points) -----------------------------------------------------
@@ -99,12 +104,10 @@ def test_cell_matches_torch(impl, c, with_state):
     rng = Draw(c["seed"] + 1)
     x = rng.tensor(c["b"], c["i"], dtype=c["dtype"], scale=1.5)
     state = (rng.tensor(c["b"], c["h"], dtype=c["dtype"]), rng.tensor(c["b"], c["h"], dtype=c["dtype"]))
+    state = state if with_state else None
     with torch.no_grad():
-        h, c_next = cell(x, state) if with_state else cell(x)
-        want_h, want_c = reference(x, state) if with_state else reference(x)
-    where = describe(c, state="(h, c)" if with_state else None)
-    assert_close(c_next, want_c, name=f"c from {where}", hint=GATES_HINT)
-    assert_close(h, want_h, name=f"h from {where}", hint=GATES_HINT)
+        got, want = cell(x, state), reference(x, state)
+    check_cell_outputs(got, want, describe(c, state="(h, c)" if with_state else None), reference, x, state)
 
 
 @pytest.mark.points(3)
@@ -122,13 +125,18 @@ def test_cell_gradients_match_torch(impl, c):
     got = value_and_grad(cell, [x, (h0, c0)], weights)
     want = value_and_grad(reference, [x, (h0, c0)], weights)
     where = describe(c)
-    for name, g, w in zip(["h", "c"], got.output, want.output):
-        assert_close(g, w, name=f"{name} from {where}", hint=GATES_HINT)
+    check_cell_outputs(got.output, want.output, where, reference, x, (h0, c0))
     (gx, (gh0, gc0)), (wx, (wh0, wc0)) = got.inputs, want.inputs
-    for name, g, w in zip(["x", "h0", "c0"], [gx, gh0, gc0], [wx, wh0, wc0]):
-        assert_close(g, w, name=f"gradient w.r.t. {name} of {where}", hint=GATES_HINT)
-    for name, w in want.params.items():
-        assert_close(got.params.get(name), w, name=f"gradient w.r.t. {name} of {where}", hint=GATES_HINT)
+    pairs = [("x", gx, wx), ("h_0", gh0, wh0), ("c_0", gc0, wc0)]
+    pairs += [(name, got.params.get(name), w) for name, w in want.params.items()]
+    for name, g, w in pairs:
+        assert_close(
+            g,
+            w,
+            name=f"gradient w.r.t. {name} of {where}",
+            hint=GATES_HINT,
+            suspects=mistakes.on("LSTMCell gradient", reference, x, (h0, c0), weights, wrt=name),
+        )
 
 
 @pytest.mark.points(1)
@@ -137,10 +145,8 @@ def test_cell_batch_of_one_and_inputs_unchanged(impl, draw):
     cell, reference = cell_pair(impl, c)
     x, h0, c0 = draw.tensor(1, 3), draw.tensor(1, 4), draw.tensor(1, 4)
     with unchanged(x, h0, c0, names=["x", "h", "c"]):
-        h, c_next = cell(x, (h0, c0))
-    want_h, want_c = reference(x, (h0, c0))
-    assert_close(h, want_h, name="h for a batch of 1")
-    assert_close(c_next, want_c, name="c for a batch of 1")
+        got = cell(x, (h0, c0))
+    check_cell_outputs(got, reference(x, (h0, c0)), describe(c), reference, x, (h0, c0))
 
 
 # --- the unrolled layer (5 points) --------------------------------------------
@@ -151,21 +157,15 @@ def test_cell_batch_of_one_and_inputs_unchanged(impl, draw):
 @given(c=cell_case(), t=st.integers(1, 6), with_state=st.booleans())
 def test_lstm_matches_torch(impl, c, t, with_state):
     cell, reference = cell_pair(impl, c)
-    layer = support.torch_lstm(reference)
     rng = Draw(c["seed"] + 3)
     x = rng.tensor(t, c["b"], c["i"], dtype=c["dtype"])
     h0, c0 = rng.tensor(c["b"], c["h"], dtype=c["dtype"]), rng.tensor(c["b"], c["h"], dtype=c["dtype"])
+    state = (h0, c0) if with_state else None
     with torch.no_grad(), unchanged(x, h0, c0, names=["x", "h_0", "c_0"]):
-        if with_state:
-            out, (h_n, c_n) = impl.lstm(x, cell, (h0, c0))
-            want_out, (want_h, want_c) = layer(x, (h0[None], c0[None]))
-        else:
-            out, (h_n, c_n) = impl.lstm(x, cell)
-            want_out, (want_h, want_c) = layer(x)
+        got = impl.lstm(x, cell, state) if with_state else impl.lstm(x, cell)
+        want = support.lstm_oracle(reference)(x, state)
     where = f"lstm over T={t} steps with {describe(c, state='(h_0, c_0)' if with_state else None)}"
-    assert_close(out, want_out, name=f"outputs of {where}", hint=STEPS_HINT)
-    assert_close(h_n, want_h[0], name=f"h_n of {where}", hint=STEPS_HINT)
-    assert_close(c_n, want_c[0], name=f"c_n of {where}", hint=STEPS_HINT)
+    check_lstm_outputs(got, want, where, reference, x, state)
 
 
 @pytest.mark.points(2)
@@ -179,20 +179,23 @@ def test_lstm_gradients_match_torch(impl, c, t):
     h0, c0 = rng.tensor(c["b"], c["h"], dtype=torch.float64), rng.tensor(c["b"], c["h"], dtype=torch.float64)
     w_out = rng.tensor(t, c["b"], c["h"], dtype=torch.float64)
     w_h, w_c = (rng.tensor(c["b"], c["h"], dtype=torch.float64) for _ in range(2))
-    got = value_and_grad(impl.lstm, [x, cell, (h0, c0)], (w_out, (w_h, w_c)), params_of=cell)
-    layer = support.torch_lstm(reference)  # nn.LSTM: states carry a leading layer dim
-    want = value_and_grad(layer, [x, (h0[None], c0[None])], (w_out, (w_h[None], w_c[None])))
+    weights = (w_out, (w_h, w_c))
+    got = value_and_grad(impl.lstm, [x, cell, (h0, c0)], weights, params_of=cell)
+    # nn.LSTM on the same parameters, under the cell's names, with (B, H) states
+    want = value_and_grad(support.lstm_oracle(reference), [x, (h0, c0)], weights)
     where = f"lstm over T={t} steps with {describe(c)}"
-    (out, (h_n, c_n)), (want_out, (want_h, want_c)) = got.output, want.output
-    assert_close(out, want_out, name=f"outputs of {where}", hint=STEPS_HINT)
-    assert_close(h_n, want_h[0], name=f"h_n of {where}", hint=STEPS_HINT)
-    assert_close(c_n, want_c[0], name=f"c_n of {where}", hint=STEPS_HINT)
+    check_lstm_outputs(got.output, want.output, where, reference, x, (h0, c0))
     (gx, _, (gh0, gc0)), (wx, (wh0, wc0)) = got.inputs, want.inputs
-    for name, g, w in zip(["x", "h_0", "c_0"], [gx, gh0, gc0], [wx, wh0[0], wc0[0]]):
-        assert_close(g, w, name=f"gradient w.r.t. {name} of {where}", hint=STEPS_HINT)
-    for name, w in want.params.items():
-        name = support.lstm_param_name(name)
-        assert_close(got.params.get(name), w, name=f"gradient w.r.t. {name} of {where}", hint=STEPS_HINT)
+    pairs = [("x", gx, wx), ("h_0", gh0, wh0), ("c_0", gc0, wc0)]
+    pairs += [(name, got.params.get(name), w) for name, w in want.params.items()]
+    for name, g, w in pairs:
+        assert_close(
+            g,
+            w,
+            name=f"gradient w.r.t. {name} of {where}",
+            hint=STEPS_HINT,
+            suspects=mistakes.on("lstm gradient", reference, x, (h0, c0), weights, wrt=name),
+        )
 
 
 # --- rules and speed (2 points) ----------------------------------------------

@@ -77,7 +77,7 @@ def mirror_files(exercise: Exercise) -> dict[str, str]:
         exercise.public_test: "the public tests",
         f"solutions/{exercise.module}": "the reference solution",
         exercise.grader: "the hidden graders",
-        exercise.support: "the support module: oracles, shared inputs, figure()",
+        exercise.support: "the support module: oracles, inputs, MISCONCEPTIONS, figure(impl)",
     }
 
 

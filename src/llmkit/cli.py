@@ -166,6 +166,23 @@ def cmd_check(args) -> int:
     return run.returncode
 
 
+def cmd_show(args) -> int:
+    from llmkit.show import draw
+
+    catalog = load_catalog()
+    ex = catalog.get(args.id)
+    _validate_impl(args.impl, catalog.root)
+    out_dir = Path(args.out) if args.out else catalog.root / STATE_DIR / "figures"
+    with console.status(f"drawing {ex.id} with your code…"):
+        shown = draw(catalog, ex, args.impl, out_dir)
+    if shown.status == "drawn":
+        console.print(f"{shown.message}:", markup=False, highlight=False)
+        console.print(str(shown.path), markup=False, highlight=False, soft_wrap=True)
+        return 0
+    console.print(shown.message, markup=False, highlight=False)
+    return 0 if shown.status == "not started" else 1
+
+
 def cmd_hint(args) -> int:
     catalog = load_catalog()
     ex = catalog.get(args.id)
@@ -423,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="show every hint")
     p.add_argument("--reset", action="store_true", help="start again from the first hint")
     p.set_defaults(func=cmd_hint)
+
+    p = sub.add_parser("show", help="draw a picture of your implementation at work (a PNG)")
+    p.add_argument("id")
+    p.add_argument("--impl", help="directory laid out like exercises/ (default: exercises)")
+    p.add_argument("--out", help="directory for the PNG (default: .llmkit/figures)")
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("watch", help="re-run an exercise's public tests on every save, then move on")
     p.add_argument("id", nargs="?", help="exercise to start at (default: the first not done)")

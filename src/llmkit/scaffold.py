@@ -49,13 +49,14 @@ def solve(x: float) -> float:
 '''
     public = f'''"""Public tests for exercise {ex_id} ({title}). Run: pytest exercises/{s}
 
-TODO(author): small, fast checks that catch every correctness mutant, and say
-what went wrong in the learner's terms (see CONTRIBUTING.md).
+TODO(author): small, fast checks (hypothesis with a few examples) that catch every
+correctness mutant and name it: pass suspects=support.MISCONCEPTIONS.on(...) to
+each check (see CONTRIBUTING.md).
 """
 
 import pytest
 
-from llmkit.testing import load_support
+from llmkit.testing import check_equal, load_support
 
 pytestmark = pytest.mark.exercise("{ex_id}")
 support = load_support("{ex_id}")
@@ -63,7 +64,8 @@ support = load_support("{ex_id}")
 
 def test_solve_matches_the_oracle(impl, draw):
     x = draw.tensor(1).item()
-    assert impl.solve(x) == support.oracle(x)
+    suspects = support.MISCONCEPTIONS.on("solve", x)
+    check_equal(impl.solve(x), support.oracle(x), name=f"solve({{x}})", suspects=suspects)
 '''
     grader = f'''"""Hidden graders for exercise {ex_id} ({title}): {points} points.
 
@@ -86,11 +88,24 @@ support = load_support("{ex_id}")
 def test_solve_matches_the_oracle(impl, x):
     assert impl.solve(x) == support.oracle(x)
 '''
+    mistakes = "".join(
+        f'''    Misconception(
+        "todo_{i}",
+        "TODO(author): the mistake in a few words",
+        "TODO(author): what is wrong and what is right, in one line",
+        readme="{ex_id} — Common mistakes",
+        variants={{}},  # TODO(author): {{"solve": what this mistake returns, from the oracle}}
+    ),
+'''
+        for i in range(1, MUTANT_SLOTS + 1)
+    )
     support = f'''"""Support for exercise {ex_id} ({title}): what its public tests, graders,
 notebook and `llmkit show` share. It ships to learners: nothing here may solve
 the exercise (no reference code; oracles are library calls or obviously-correct
-formulas).
+formulas, and so are the misconceptions' variants).
 """
+
+from llmkit.testing import Misconception, Misconceptions
 
 
 def oracle(x: float) -> float:
@@ -98,8 +113,15 @@ def oracle(x: float) -> float:
     raise NotImplementedError("TODO(author): the oracle of exercise {ex_id}")
 
 
-def figure():
-    """TODO(author): the picture in the notebook and `llmkit show`: (png bytes, caption)."""
+# One per mutant (graders/mutants/{s}/{topic}__<slug>.py), named by its slug.
+MISCONCEPTIONS = Misconceptions(
+    "exercises/{s}/README.md",
+{mistakes})
+
+
+def figure(impl):
+    """TODO(author): the picture of ``impl`` (the learner's module) at work, for the
+    notebook and `llmkit show`: (png bytes, caption)."""
     raise NotImplementedError("TODO(author): the figure of exercise {ex_id}")
 '''
     files = {
@@ -157,6 +179,7 @@ def _readme_section(ex_id: str, section_title: str, section: int) -> tuple[str, 
             ("Checking your work", "the command, and what a failure looks like."),
         )
     )
+    own += f"\n### {ex_id} — Common mistakes\n\nTODO(author): one paragraph per misconception.\n"
     return fresh, "\n" + own
 
 

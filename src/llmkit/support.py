@@ -35,6 +35,7 @@ from llmkit.catalog import EXERCISE_ID, Exercise, find_project_root, load_catalo
 MODULE_PATH = re.compile(r"^section\d+/[A-Za-z_]\w*\.py$")  # a catalog `module`
 
 _modules: dict[Path, types.ModuleType] = {}  # resolved file -> its module
+_versions: dict[Path, tuple[int, int]] = {}  # resolved file -> (mtime_ns, size) when it was run
 _loading: list[types.ModuleType] = []  # the support modules executing now, innermost last
 
 
@@ -101,11 +102,12 @@ def _load(path: Path, name: str) -> types.ModuleType:
     path = path.resolve()
     if _loading:
         _loading[-1].__llmkit_uses__.append(path)  # a support module building on this one
-    module = _modules.get(path)
-    if module is not None:
-        return module
     if not path.is_file():
         raise SupportError(f"{path} is missing (DESIGN.md: 'What every exercise ships')")
+    stat = path.stat()
+    module = _modules.get(path)
+    if module is not None and _versions[path] == (stat.st_mtime_ns, stat.st_size):
+        return module  # once per file, unless it changed since (an author editing it)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     module.__llmkit_uses__ = []
@@ -118,5 +120,5 @@ def _load(path: Path, name: str) -> types.ModuleType:
         raise
     finally:
         _loading.pop()
-    _modules[path] = module
+    _modules[path], _versions[path] = module, (stat.st_mtime_ns, stat.st_size)
     return module

@@ -152,11 +152,11 @@ class Watch:
 
     def watcher(self):
         """A watchfiles generator over the implementation's directories, already watching:
-        saves made while the tests run are not lost. It yields an empty set every second."""
+        saves made while the tests run are not lost. It yields an empty set when idle."""
         import watchfiles
 
         dirs = [self.root.path] + ([self.root.mutant.parent] if self.root.mutant else [])
-        changes = watchfiles.watch(*dirs, yield_on_timeout=True, rust_timeout=1000)
+        changes = watchfiles.watch(*dirs, yield_on_timeout=True, rust_timeout=250)
         next(changes)  # starts the watcher; returns after the first (empty) timeout
         return changes
 
@@ -166,15 +166,23 @@ class Watch:
             if any(os.path.realpath(path) in mine for _, path in batch):
                 return
 
-    def results(self, ex: Exercise) -> tuple[list[TestResult] | None, str]:
-        """The exercise's tests, run now unless fresh ones are kept, and pytest's output if
-        it could not run them."""
-        tests = self.fresh(ex)
-        if tests is not None:
-            return tests, ""
+    def run_one(self, ex: Exercise) -> tuple[list[TestResult] | None, str]:
+        """Run the exercise's tests: its kept tests, or pytest's output if it could not run them."""
         self.show([f"Running the public tests of {ex.id}…"], clear=False)
         crash = self.run_tests([ex])
         return (None, crash) if crash else (self.kept(ex), "")
+
+    def work_on(self, ex: Exercise, changes, note: str) -> None:
+        """Show the exercise's screen and run its tests again on every save, until it passes.
+        Fresh kept results (no source changed since) are shown without a run."""
+        tests, crash = self.fresh(ex), ""
+        if tests is None:
+            tests, crash = self.run_one(ex)
+        while crash or status_of(tests, self.catalog) not in FINISHED:
+            self.show(self.screen(ex, tests, note, crash))
+            note = ""
+            self.wait_for_save(changes, ex)
+            tests, crash = self.run_one(ex)
 
     def congratulate(self, ex: Exercise) -> tuple[Exercise | None, str]:
         """Show that ``ex`` passes; return the next unfinished exercise and the note that says so."""
@@ -199,13 +207,8 @@ class Watch:
             start = self.next_unfinished()
         current, note = start, ""
         while current is not None:
-            tests, crash = self.results(current)
-            if not crash and status_of(tests, self.catalog) in FINISHED:
-                current, note = self.congratulate(current)
-                continue
-            self.show(self.screen(current, tests, note=note, crash=crash))
-            note = ""
-            self.wait_for_save(changes, current)
+            self.work_on(current, changes, note)
+            current, note = self.congratulate(current)
         done = f"All {len(self.exercises)} exercises of the {self.track} track pass their public tests."
         self.show(["", done, "The hidden graders check more: good luck!"], clear=False)
         return 0

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmkit.catalog import Catalog, CatalogError, Exercise
+from llmkit.impl import resolve_root
 from llmkit.nbgrader.merge import MergeError, answer_cell
 from llmkit.nbgrader.narrative import exercise_narrative
 from llmkit.support import SupportError, load_support, support_files
@@ -321,9 +322,9 @@ def exercise_notebook(catalog: Catalog, ex: Exercise, tests: list[GraderTest]):
     except SupportError as exc:
         raise BuildError(f"exercise {ex.id}: {exc}") from None
     if not callable(getattr(support, "figure", None)):
-        raise BuildError(f"exercise {ex.id} has no figure yet: {ex.support}: define figure()")
+        raise BuildError(f"exercise {ex.id} has no figure yet: {ex.support}: define figure(impl)")
     try:
-        png, caption = support.figure()
+        png, caption = support.figure(resolve_root("solutions", root).load(ex))  # the reference at work
     except ImportError as exc:  # a library of the exercise's own (the catalog's `needs`)
         raise BuildError(f"exercise {ex.id}: its figure needs {exc.name}: pip install {exc.name}") from None
     gpu_names = sorted({t.name for t in tests if t.gpu})
@@ -377,6 +378,11 @@ def exercise_notebook(catalog: Catalog, ex: Exercise, tests: list[GraderTest]):
             f"%%llmkit_public_tests {ex.id}\n{public.rstrip()}",
             metadata=_nbgrader_meta("public_tests", locked=True),
         ),
+        v4.new_markdown_cell(
+            f"## Picture your code\n\nThe figure at the top, drawn with your `{ex.module}` "
+            f"(as `llmkit show {ex.id}` does). Run it again after each change."
+        ),
+        v4.new_code_cell(f"llmkit_nb.show({json.dumps(ex.id)})"),
         v4.new_code_cell(
             _test_cell_source(ex, points, gpu_names),
             metadata=_nbgrader_meta("tests", grade=True, locked=True, points=points),

@@ -58,6 +58,7 @@ SUPPORT = re.compile(r"^support/section\d+/[A-Za-z_][A-Za-z0-9_]*\.py$")
 _modules: dict[str, str] = {}  # module path -> text of the last run of its answer cell
 _public_tests: dict[str, str] = {}  # exercise id -> text of its public test file
 _supports: dict[str, str] = {}  # support module path under exercises/ -> its text
+_loaded: dict[str, types.ModuleType] = {}  # module path -> the module its answer cell last ran
 _exercises: dict[str, dict] = {}  # exercise id -> catalog fields, from the set-up cell
 _results: dict[tuple[str, str], object] = {}  # (exercise id, source hash) -> SubmissionResult
 _grading = False
@@ -148,6 +149,7 @@ def run_module(module: str, source: str, namespace: dict) -> types.ModuleType:
     mod.__file__ = str(path)
     sys.modules[name] = mod
     exec(compile(source, str(path), "exec"), mod.__dict__)
+    _loaded[module] = mod
     namespace.update({k: v for k, v in mod.__dict__.items() if not (k.startswith("__") and k.endswith("__"))})
     return mod
 
@@ -191,6 +193,33 @@ def _toml_catalog(info: dict) -> str:
         f'[[section]]\nnumber = {section}\ntitle = "Section {section}"\n\n'
         f"[[exercise]]\n{fields}\npoints = {int(info['points'])}\nbanned = {json.dumps(info['banned'])}\n"
     )
+
+
+def show(exercise_id: str) -> None:
+    """Draw the exercise's figure with the learner's module (``llmkit show`` in a notebook)."""
+    from IPython.display import Image, display
+
+    from llmkit.catalog import load_catalog
+    from llmkit.show import draw_module
+    from llmkit.support import load_support
+
+    info = _exercises.get(exercise_id)
+    if info is None:
+        raise NotebookError("run the set-up cell at the top of the notebook first")
+    _require_module(info["module"])
+    if f"support/{info['module']}" not in _supports:
+        raise NotebookError("run the cells with the public tests' helpers (%%llmkit_support) first")
+    root = _scratch_dir() / "show"
+    for path, text in _supports.items():
+        support = root / "exercises" / path
+        support.parent.mkdir(parents=True, exist_ok=True)
+        support.write_text(text, encoding="utf-8")
+    (root / "catalog.toml").write_text(_toml_catalog(info), encoding="utf-8")
+    exercise = load_catalog(root).get(exercise_id)
+    shown = draw_module(load_support(exercise, root), _loaded[info["module"]], exercise, root / "figures")
+    if shown.status == "drawn":
+        display(Image(data=shown.path.read_bytes()))
+    print(shown.message)
 
 
 def _require_module(module: str) -> str:
