@@ -76,14 +76,14 @@ print(json.dumps([code, [m for m in ("torch", "numpy", "pytest", "llmkit.plugin"
 
 def test_learner_commands_import_no_torch(kit):
     """list, hint and status start fast: neither torch nor numpy (nor pytest) is imported."""
-    from llmkit.cli import _results_dir
+    from llmkit.kept_results import results_dir
     from llmkit.result import ExerciseResult, SubmissionResult, TestResult
 
     catalog = load_catalog(kit.path)  # a kept result, so status reads and summarizes it
     test = TestResult("exercises/section2/test_attention.py::t", "2.3", "passed", 0, 0, "", 0.1, "visible")
     kept = SubmissionResult("exercises/", "exercises/", 1, "2026-01-01T00:00:00+00:00", [], [test])
     kept.exercises.append(ExerciseResult("2.3", "attention", 0, 0, "graded"))
-    kept.write(_results_dir(catalog, None) / "2.3.json")
+    kept.write(results_dir(catalog, None) / "2.3.json")
     said = {}
     for argv in (["list"], ["hint", "2.3"], ["status"], ["status", "2.3", "--impl", "solutions"]):
         cmd = [sys.executable, "-c", PROBE, *argv]

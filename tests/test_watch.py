@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from llmkit.catalog import load_catalog
-from llmkit.cli import _results_dir
+from llmkit.kept_results import results_dir
 from llmkit.result import SubmissionResult, TestResult
 from llmkit.watch import choose_track, progress_bar, track_exercises
 
@@ -106,7 +106,7 @@ def _keep_a_failure(root: Path, exercise_id: str, test: str, message: str) -> No
         duration=0.1,
         visibility="visible",
     )
-    path = _results_dir(catalog, None) / f"{exercise_id}.json"
+    path = results_dir(catalog, None) / f"{exercise_id}.json"
     SubmissionResult("exercises", "exercises/", 1, "", [], [failed]).write(path)
 
 
@@ -146,7 +146,7 @@ def test_watch_reruns_on_save_moves_on_and_quits_on_ctrl_c(tmp_path):
         assert "Traceback" not in term.raw
     finally:
         term.close()
-    kept = SubmissionResult.read(_results_dir(load_catalog(root), None) / "1.2a.json")  # for `llmkit status`
+    kept = SubmissionResult.read(results_dir(load_catalog(root), None) / "1.2a.json")  # for `llmkit status`
     assert [t.status for t in kept.tests] == ["passed"] * len(kept.tests)
 
 

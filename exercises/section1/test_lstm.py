@@ -12,7 +12,7 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from llmkit.testing import CheckFailure, Draw, assert_close, check_equal, load_support
+from llmkit.testing import CheckFailure, Draw, assert_close, check_equal, load_support, value_and_grad
 
 pytestmark = pytest.mark.exercise("1.3")
 support = load_support("1.3")
@@ -110,4 +110,30 @@ def test_lstm_matches_torch(impl, case, t, with_state):
             name=f"{name} of {where}",
             hint=STEPS_HINT,
             suspects=mistakes.on("lstm", reference, x, state, out=name),
+        )
+
+
+@settings(max_examples=3)
+@given(case=support.cell_case(), t=st.integers(2, 4))
+@example(case=dict(EXAMPLE, dtype=torch.float64), t=3)
+def test_lstm_gradients_match_torch(impl, case, t):
+    case = {**case, "dtype": torch.float64}
+    cell, reference = support.cell_pair(impl, case)
+    rng = Draw(case["seed"] + 4)
+    x = rng.tensor(t, case["b"], case["i"], dtype=torch.float64)
+    state = support.draw_state(rng, case)
+    weights = (rng.tensor(t, case["b"], case["h"], dtype=torch.float64), support.draw_state(rng, case))
+    got = value_and_grad(impl.lstm, [x, cell, state], weights, params_of=cell)
+    want = value_and_grad(support.lstm_oracle(reference), [x, state], weights)
+    where = f"lstm over T={t} steps with {support.describe(case, state='(h_0, c_0)')}"
+    (gx, _, (gh0, gc0)), (wx, (wh0, wc0)) = got.inputs, want.inputs
+    pairs = [("x", gx, wx), ("h_0", gh0, wh0), ("c_0", gc0, wc0)]
+    pairs += [(name, got.params.get(name), w) for name, w in want.params.items()]
+    for name, g, w in pairs:
+        assert_close(
+            g,
+            w,
+            name=f"gradient w.r.t. {name} of {where}",
+            hint="let autograd see every step: no .detach(), .item() or torch.no_grad() inside lstm()",
+            suspects=mistakes.on("lstm gradient", reference, x, state, weights, wrt=name),
         )

@@ -8,8 +8,6 @@ on a Value is a request on a handle; ``pipelined`` sends a whole graph's operati
 in one round trip.
 """
 
-import math
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,99 +16,9 @@ from llmkit.testing import SEEDS, CheckFailure, Draw, attributes, load_support, 
 
 pytestmark = pytest.mark.exercise("1.2a")
 support = load_support("1.2a")
-
-CONSTANTS = st.sampled_from([2.0, -1.5, 0.5, 3, -2, 1.25])  # ints too: 2 * v must work
-EXPONENTS = st.sampled_from([2, 3, -1, -2, 0.5, 1.5, 2.5])
-RTOL = 1e-9  # float64; a deep graph accumulates a few ulps per step
-
-
-def close(got: float, want: float, scale: float) -> bool:
-    return math.isclose(got, want, rel_tol=RTOL, abs_tol=RTOL * max(1.0, scale))
-
-
-def floats_of(nodes, attr: str, what: str) -> list[float]:
-    out = []
-    for k, value in enumerate(attributes(nodes, attr)):
-        if type(value) not in (float, int):
-            raise CheckFailure(
-                f"n{k}.{attr} ({what}) is a {type(value).__name__}, expected a plain float",
-                hint="store numbers as float (data = float(data)); grad starts at 0.0",
-            )
-        out.append(float(value))
-    return out
-
-
-def check_graph(impl, leaves, steps, *, hint, backward_from=-1):
-    """The learner's values and leaf gradients against torch float64 autograd."""
-    graph = support.as_graph_text(leaves, steps)
-    with pipelined(impl):  # three round trips in all when sandboxed
-        nodes = support.evaluate([impl.Value(x) for x in leaves], steps)
-        grads_before = floats_of(nodes[: len(leaves)], "grad", "before backward")
-        if any(grads_before):
-            raise CheckFailure(f"leaf gradients before backward(): expected 0.0, got {grads_before}")
-        nodes[backward_from].backward()
-        values = floats_of(nodes, "data", "value")
-        grads = floats_of(nodes[: len(leaves)], "grad", "gradient")
-    want_values, want_grads = support.torch_values_and_grads(leaves, steps)
-    for k, (got, want) in enumerate(zip(values, want_values)):
-        if not close(got, want, abs(want)):
-            raise CheckFailure(
-                f"value of n{k}: expected {want!r}, got {got!r} (float64, rtol={RTOL:g})"
-                f"\nin the graph\n{graph}",
-                hint=hint,
-            )
-    scale = max(abs(g) for g in want_grads)
-    for k, (got, want) in enumerate(zip(grads, want_grads)):
-        if not close(got, want, scale):
-            raise CheckFailure(
-                f"d n{len(nodes) - 1} / d n{k}: expected {want!r}, got {got!r} (float64, rtol={RTOL:g})"
-                f"\nin the graph\n{graph}",
-                hint=hint,
-            )
-
-
-# --- strategies --------------------------------------------------------------
-
-
-@st.composite
-def step(draw_st, n_nodes: int):
-    # Mostly recent nodes (deep graphs, interior nodes with several consumers), sometimes any node.
-    node = st.one_of(st.integers(max(0, n_nodes - 3), n_nodes - 1), st.integers(0, n_nodes - 1))
-    kind = draw_st(st.sampled_from(["unary", "pow", "binary", "binary", "const_left", "const_right"]))
-    if kind == "unary":
-        return (draw_st(st.sampled_from(support.UNARY)), draw_st(node))
-    if kind == "pow":
-        return ("pow", draw_st(node), draw_st(EXPONENTS))
-    op = draw_st(st.sampled_from(support.BINARY))
-    if kind == "binary":
-        i = draw_st(node)
-        j = draw_st(st.one_of(node, st.just(i)))  # often the same node twice
-        return (op, i, j)
-    if kind == "const_left":
-        return (op, "const", draw_st(CONSTANTS), draw_st(node))
-    return (op, draw_st(node), "const", draw_st(CONSTANTS))
-
-
-def operands(step) -> list[int]:
-    if step[0] == "pow" or len(step) == 2 or (len(step) == 4 and step[1] != "const"):
-        return [step[1]]
-    return [step[3]] if step[1] == "const" else [step[1], step[2]]
-
-
-@st.composite
-def graphs(draw_st, max_leaves: int = 4, max_steps: int = 25):
-    n_leaves = draw_st(st.integers(1, max_leaves))
-    leaves = [float(x) for x in Draw(draw_st(SEEDS)).tensor(n_leaves, scale=1.5).double()]
-    steps = []
-    for _ in range(draw_st(st.integers(1, max_steps))):
-        steps.append(draw_st(step(n_leaves + len(steps))))
-    # Add every node nothing consumes into the root, so the whole graph feeds the output.
-    used = {i for s in steps for i in operands(s)}
-    root = n_leaves + len(steps) - 1
-    for sink in range(n_leaves, root):
-        if sink not in used:
-            steps.append(("+", n_leaves + len(steps) - 1, sink))
-    return leaves, support.make_safe(leaves, steps)
+check_graph = support.check_graph  # values, then leaf gradients, with the named mistakes
+CONSTANTS, EXPONENTS = support.CONSTANTS, support.EXPONENTS
+graphs, rnn_chain = support.graphs, support.rnn_chain
 
 
 # --- single operations (5 points) --------------------------------------------
@@ -203,18 +111,6 @@ def test_shared_sub_expressions(impl, seed, which):
     )
 
 
-def rnn_chain(seed: int, depth: int):
-    """h = tanh(h * w + x), ``depth`` times: w and x are used at every step."""
-    x, w, h = (float(v) for v in Draw(seed).tensor(3, scale=0.5))
-    steps = []
-    h_index = 2
-    for _ in range(depth):
-        n = 3 + len(steps)
-        steps += [("*", h_index, 1), ("+", n, 0), ("tanh", n + 1)]
-        h_index = n + 2
-    return [x, w, h], steps
-
-
 @pytest.mark.points(1)
 @settings(max_examples=10)
 @given(seed=SEEDS, depth=st.integers(20, 100))
@@ -251,18 +147,13 @@ def test_backward_from_an_inner_node(impl, draw):
     # backward() on an inner node reaches only what that node depends on.
     x, y, z = (float(v) for v in draw.tensor(3))
     steps = [("*", 0, 1), ("tanh", 3), ("*", 4, 2), ("+", 3, 4)]  # n5 uses z, n4 does not
-    graph = support.as_graph_text([x, y, z], steps)
-    with pipelined(impl):
-        nodes = support.evaluate([impl.Value(v) for v in (x, y, z)], steps)
-        nodes[4].backward()
-        got = floats_of(nodes[:3], "grad", "gradient")
-    want_values, want_grads = support.torch_values_and_grads([x, y, z], steps[:2])
-    for k in range(3):
-        if not close(got[k], want_grads[k], 1.0):
-            raise CheckFailure(
-                f"after n4.backward(): d n4 / d n{k} expected {want_grads[k]!r}, got {got[k]!r} in\n{graph}",
-                hint="backward() starts at the node it is called on and sets its grad to 1.0",
-            )
+    check_graph(
+        impl,
+        [x, y, z],
+        steps,
+        backward_from=4,
+        hint="backward() starts at the node it is called on and sets its grad to 1.0",
+    )
 
 
 @pytest.mark.points(1)

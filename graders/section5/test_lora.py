@@ -8,6 +8,7 @@ copies (``support.finetune``). Shapes come from hypothesis, values from seeded
 generators; the run's seed is printed and replayable with --seed.
 """
 
+import contextlib
 import copy
 import math
 
@@ -17,13 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmkit.testing import (
-    FLOAT_DTYPES,
     SEEDS,
     CheckFailure,
     Draw,
     assert_close,
-    batch_shapes,
-    describe_case,
     load_support,
     unchanged,
     value_and_grad,
@@ -31,45 +29,24 @@ from llmkit.testing import (
 
 pytestmark = pytest.mark.exercise("5.1")
 support = load_support("5.1")
-
-ALPHAS = st.sampled_from([1.0, 2.0, 3.5, 8.0, 16.0])
-LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "lm_head")
-
-
-@st.composite
-def layer_case(draw_st, min_r=1):
-    return dict(
-        in_f=draw_st(st.integers(1, 12)),
-        out_f=draw_st(st.integers(1, 12)),
-        r=draw_st(st.integers(min_r, 6)),
-        alpha=draw_st(ALPHAS),
-        bias=draw_st(st.booleans()),
-        dtype=draw_st(FLOAT_DTYPES),
-        batch=draw_st(batch_shapes(max_dims=2)),
-        seed=draw_st(SEEDS),
-    )
+mistakes = support.MISCONCEPTIONS
+layer_case, make_layer, load_random_adapter, describe = (
+    support.layer_case,
+    support.make_layer,
+    support.load_random_adapter,
+    support.describe,
+)
 
 
-def make_layer(impl, c, dropout=0.0):
-    """(learner layer, grader's own copy of the base, its weight, its bias)."""
-    base = support.random_linear(c["in_f"], c["out_f"], c["bias"], c["dtype"], c["seed"])
-    mine = copy.deepcopy(base)
-    layer = impl.LoRALinear(base, c["r"], c["alpha"], dropout)
-    bias = None if mine.bias is None else mine.bias.detach()
-    return layer, mine, mine.weight.detach(), bias
-
-
-def load_random_adapter(layer, c, rng: Draw):
-    """Give A and B random values (B non-zero, as after some training); return them."""
-    a = rng.tensor(c["r"], c["in_f"], dtype=c["dtype"])
-    b = rng.tensor(c["out_f"], c["r"], dtype=c["dtype"], scale=1 / math.sqrt(c["r"]))
-    layer.load_state_dict({"lora_A": a, "lora_B": b}, strict=False)
-    return a, b
-
-
-def describe(c, **extra) -> str:
-    fields = {key: c[key] for key in ("r", "alpha", "bias", "dtype")}
-    return describe_case("LoRALinear", in_features=c["in_f"], out_features=c["out_f"], **fields, **extra)
+@contextlib.contextmanager
+def diagnosed_as(slug):
+    """A check failing inside the block names ``slug`` (None: no diagnosis)."""
+    try:
+        yield
+    except CheckFailure as failure:
+        if slug is None:
+            raise
+        raise mistakes.failure(slug, str(failure)) from None
 
 
 # --- the layer (9 points) ----------------------------------------------------

@@ -1,4 +1,5 @@
-"""The ``llmkit`` command: list, status, check, hint, author-check, new, docs.
+"""The ``llmkit`` command: the learner's list, status, check, watch, hint and show; the
+author's author-check, new and docs; the instructor's grade, report, gradescope and nbgrader.
 
 The learner's commands (list, hint, status) start in well under a second: nothing
 here imports torch, numpy, pytest or the plugin at module level; the commands that
@@ -8,25 +9,23 @@ run tests or grade import what they need when they run.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from llmkit.catalog import CatalogError, load_catalog
+from llmkit.catalog import DIFFICULTIES, TRACKS, CatalogError, load_catalog
 from llmkit.impl import ImplementationError, resolve_root
+from llmkit.kept_results import STATE_DIR, keep_results, last_results
 from llmkit.progress import summarize
 from llmkit.result import SubmissionResult
 
 console = Console()
 STATUS_STYLE = {"done": "green", "in progress": "yellow", "not started": "dim"}
-STATE_DIR = ".llmkit"  # the learner's state beside catalog.toml: hints shown, last test results
 
 
 def cmd_list(args) -> int:
@@ -42,45 +41,6 @@ def cmd_list(args) -> int:
 
 def _validate_impl(impl: str | None, root: Path) -> None:
     resolve_root(impl, root)  # raises ImplementationError with a clear message
-
-
-def _results_dir(catalog, impl: str | None) -> Path:
-    """Where each exercise's last public-test result is kept: one folder per --impl."""
-    root = resolve_root(impl, catalog.root)
-    key = root.kind
-    if root.kind not in ("exercises", "solutions"):  # a directory or a mutant: named by its path
-        key += "-" + hashlib.sha256(str(root.mutant or root.path).encode()).hexdigest()[:12]
-    return catalog.root / STATE_DIR / "results" / key
-
-
-def _keep_results(catalog, impl: str | None, exercises, run, started: float) -> None:
-    """Keep each exercise's share of a pytest run as its last result (llmkit.result/1), dated
-    to when the run began: a file saved while it ran is newer, so the result reads as stale."""
-    if run.result is None or run.crashed:
-        return
-    folder = _results_dir(catalog, impl)
-    for ex in exercises:
-        mine = replace(
-            run.result,
-            exercises=[e for e in run.result.exercises if e.id == ex.id],
-            tests=[t for t in run.result.tests if t.exercise == ex.id],
-        )
-        path = folder / f"{ex.id}.json"
-        mine.write(path)
-        os.utime(path, (started, started))
-
-
-def _last_results(catalog, impl: str | None, ex):
-    """The exercise's last kept tests (None: none kept), when they ran, and a source file
-    changed since (the module under test or its public test), if any."""
-    path = _results_dir(catalog, impl) / f"{ex.id}.json"
-    try:
-        tests, ran_at = SubmissionResult.read(path).tests, path.stat().st_mtime
-    except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: as good as none
-        return None, 0.0, None
-    sources = [*resolve_root(impl, catalog.root).files_for(ex), catalog.root / ex.public_test]
-    changed = next((f for f in sources if f.exists() and f.stat().st_mtime > ran_at), None)
-    return tests, ran_at, changed
 
 
 def _ago(seconds: float) -> str:
@@ -110,7 +70,7 @@ def cmd_status(args) -> int:
         if run.crashed:
             console.print(run.output)
             return 2
-        _keep_results(catalog, args.impl, exercises, run, started)
+        keep_results(catalog, args.impl, exercises, run, started)
     # The table shows the last kept results (from `check` or `status --refresh`), saying
     # which are missing or older than the learner's last edit.
     table = Table(title=f"llmkit progress ({args.impl or 'exercises'}/)")
@@ -118,7 +78,7 @@ def cmd_status(args) -> int:
         table.add_column(col)
     done, outdated = 0, []
     for ex in exercises:
-        tests, ran_at, changed = _last_results(catalog, args.impl, ex)
+        tests, ran_at, changed = last_results(catalog, args.impl, ex)
         if tests is None:
             outdated.append(ex.id)
             table.add_row(ex.id, ex.title, ex.track, "[dim]not run yet[/]", "-", "never")
@@ -158,7 +118,7 @@ def cmd_check(args) -> int:
         catalog.root, [ex.public_test], impl=args.impl, capture=False, extra_args=args.pytest_args
     )
     if not args.pytest_args:  # extra arguments may select tests or stop early: not the whole result
-        _keep_results(catalog, args.impl, [ex], run, started)
+        keep_results(catalog, args.impl, [ex], run, started)
     if run.returncode == 0:
         console.print(f"[green]{ex.id} passes its public tests.[/] The hidden graders check more.")
     elif any(r.status == "not_started" for r in run.results):
@@ -271,7 +231,6 @@ def cmd_docs(args) -> int:
 
 def cmd_report(args) -> int:
     from llmkit.reports import write_reports
-    from llmkit.result import SubmissionResult
 
     catalog = load_catalog()
     results, unreadable = [], []
@@ -449,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("watch", help="re-run an exercise's public tests on every save, then move on")
     p.add_argument("id", nargs="?", help="exercise to start at (default: the first not done)")
-    p.add_argument("--track", choices=("beginner", "advanced"), help="default: beginner, or the id's track")
+    p.add_argument("--track", choices=TRACKS, help="default: beginner, or the id's track")
     p.add_argument("--impl", default=None, help="exercises (default), solutions or a directory")
     p.set_defaults(func=cmd_watch)
 
@@ -463,8 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="exercise id, e.g. 2.2 (its section is the number before the dot)")
     p.add_argument("--topic", required=True, help="module name: section<N>/<topic>.py")
     p.add_argument("--title", required=True)
-    p.add_argument("--difficulty", default="basic", choices=("basic", "intermediate", "advanced"))
-    p.add_argument("--track", default="beginner", choices=("beginner", "advanced"))
+    p.add_argument("--difficulty", default="basic", choices=DIFFICULTIES)
+    p.add_argument("--track", default="beginner", choices=TRACKS)
     p.add_argument("--points", type=int, default=10)
     p.set_defaults(func=cmd_new)
 

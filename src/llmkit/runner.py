@@ -79,5 +79,9 @@ def run_pytest(
             os.killpg(proc.pid, signal.SIGKILL)
             output, _ = proc.communicate()
             return PytestRun(proc.returncode, None, output or "", timed_out=True)
+        except BaseException:  # Ctrl-C in `llmkit check` or `watch`: the run stops with us
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         result = SubmissionResult.read(report) if report.exists() else None
         return PytestRun(proc.returncode, result, output or "")

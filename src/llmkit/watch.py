@@ -19,14 +19,17 @@ import os
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from llmkit.catalog import Catalog, Exercise, load_catalog
-from llmkit.cli import _keep_results, _last_results, _validate_impl, console
 from llmkit.impl import resolve_root
+from llmkit.kept_results import keep_results, last_results
 from llmkit.progress import NO_GPU, summarize
 from llmkit.result import TestResult
 
 FINISHED = ("done", NO_GPU)  # nothing left for the learner to do here
 BAR_WIDTH = 20
+console = Console()
 
 
 def track_exercises(catalog: Catalog, track: str) -> list[Exercise]:
@@ -87,16 +90,16 @@ class Watch:
         )
         if run.crashed or run.result is None:
             return run.output
-        _keep_results(self.catalog, self.impl, exercises, run, started)
+        keep_results(self.catalog, self.impl, exercises, run, started)
         return None
 
     def kept(self, ex: Exercise) -> list[TestResult] | None:
         """The exercise's last kept tests, or None when there are none."""
-        return _last_results(self.catalog, self.impl, ex)[0]
+        return last_results(self.catalog, self.impl, ex)[0]
 
     def fresh(self, ex: Exercise) -> list[TestResult] | None:
         """The last kept tests if no source changed since they ran, else None."""
-        tests, _, changed = _last_results(self.catalog, self.impl, ex)
+        tests, _, changed = last_results(self.catalog, self.impl, ex)
         return tests if changed is None else None
 
     def finished(self, ex: Exercise) -> bool:
@@ -217,7 +220,7 @@ class Watch:
 def watch(exercise_id: str | None = None, track: str | None = None, impl: str | None = None) -> int:
     """``llmkit watch [ID] [--track T] [--impl DIR]``: exit code 0 when all is done or on Ctrl-C."""
     catalog = load_catalog()
-    _validate_impl(impl, catalog.root)
+    resolve_root(impl, catalog.root)  # an --impl that names nothing fails here, clearly
     track = choose_track(catalog, exercise_id, track)
     session = Watch(catalog, impl, track_exercises(catalog, track), track)
     try:

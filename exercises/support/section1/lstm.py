@@ -257,6 +257,20 @@ def _steps_from_initial_state(run, x, state):
     return outputs, (outputs[-1], c.reshape(t, b, -1)[-1])
 
 
+def _state_detached(run, x, state):
+    """Each step from the true previous state, detached: torch's LSTM over each prefix
+    of x gives the states, one cell call over all T * B rows takes one step from each."""
+    t, b = x.shape[0], x.shape[1]
+    h0, c0 = _zeros_if_none(run, x[0], state)
+    with torch.no_grad():
+        before = [run.layer(x[:k], (h0, c0))[1] for k in range(1, t)]
+    h_prev = torch.cat([h0, *(h for h, _ in before)])
+    c_prev = torch.cat([c0, *(c for _, c in before)])
+    h, c = run.step(x.reshape(t * b, -1), (h_prev, c_prev))
+    outputs = h.reshape(t, b, -1)
+    return outputs, (outputs[-1], c.reshape(t, b, -1)[-1])
+
+
 MISCONCEPTIONS = Misconceptions(
     "exercises/section1/README.md",
     Misconception(
@@ -315,6 +329,14 @@ MISCONCEPTIONS = Misconceptions(
         "lstm(x, cell, state) starts from that (h_0, c_0); only state=None means zeros",
         readme="LSTM state: the default and across time steps",
         variants=_variants(lambda run, x, state: run.layer(x, None), "lstm", LSTM_OUTPUTS),
+    ),
+    Misconception(
+        "state_detached",
+        "the state detached between steps",
+        "gradients flow back through every step: no .detach() on the (h, c) that one step "
+        "passes to the next (truncated backpropagation detaches between batches)",
+        readme="LSTM state: the default and across time steps",
+        variants=_variants(_state_detached, "lstm", LSTM_OUTPUTS),
     ),
     Misconception(
         "default_state_float32",

@@ -368,14 +368,14 @@ MISCONCEPTIONS = Misconceptions(
     Misconception(
         "rsub_swapped",
         "2 - v computed as v - 2",
-        "Python calls v.__rsub__(2) for 2 - v: the number is the left operand, so return other - self",
+        "Python calls v.__rsub__(2) for 2 - v: the number is the left operand (2 - v = -v + 2)",
         readme="Numbers on the left: reflected operators",
         variants=_both(fns={"c-v": lambda c, v: v - c}),
     ),
     Misconception(
         "rtruediv_swapped",
         "2 / v computed as v / 2",
-        "Python calls v.__rtruediv__(2) for 2 / v: the number is the numerator, so return other * self**-1",
+        "Python calls v.__rtruediv__(2) for 2 / v: the number is the numerator (2 / v = 2 * v**-1)",
         readme="Numbers on the left: reflected operators",
         variants=_both(fns={"c/v": lambda c, v: v / c}),
     ),
@@ -627,7 +627,9 @@ def _draw_graph(ax, impl) -> None:
              ("d = e + a", "L = tanh(d)")]  # fmt: skip
     for src, dst in edges:
         (x0, y0, *_), (x1, y1, *_) = nodes[src], nodes[dst]
-        ax.annotate("", xy=(x1 - 0.45, y1), xytext=(x0 + 0.45, y0), arrowprops=dict(arrowstyle="->", color="0.4"))
+        ax.annotate(
+            "", xy=(x1 - 0.45, y1), xytext=(x0 + 0.45, y0), arrowprops=dict(arrowstyle="->", color="0.4")
+        )
     wrong = 0
     for name, (x, y, node, t) in nodes.items():
         want = 1.0 if t is None else float(t.grad)
@@ -636,7 +638,9 @@ def _draw_graph(ax, impl) -> None:
             text += f"\ntorch {want:+.3f}"
             wrong += 1
         color = "#fde0dc" if "torch" in text else ("#e8f0fe" if name in "ab" else "#fef3e0")
-        ax.text(x, y, text, ha="center", va="center", fontsize=9, bbox=dict(boxstyle="round", fc=color, ec="0.5"))
+        ax.text(
+            x, y, text, ha="center", va="center", fontsize=9, bbox=dict(boxstyle="round", fc=color, ec="0.5")
+        )
     note = (
         "a feeds two nodes: its grad is the sum of both paths, (b + 1)·(1 - L²)"
         if not wrong

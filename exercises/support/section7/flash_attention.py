@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from hypothesis import strategies as st
 
 from llmkit.figures import Figure, new_figure, png
-from llmkit.testing import Misconception, Misconceptions, assert_close, multihead_cases
+from llmkit.testing import Misconception, Misconceptions, assert_close, describe_case, multihead_cases
 
 
 def _scale(q, sm_scale):
@@ -67,14 +67,16 @@ def attention_case(draw_st, max_n=70, max_heads=3):
     """((B, H, N, D), block_q, block_k, causal, sm_scale, seed): one call of
     flash_attention_torch. N up to ``max_n``, blocks from 3 to 64 (so N is often not a
     multiple of them, and often smaller), sm_scale None or in [0.05, 2]."""
-    shape, causal, sm_scale, seed = draw_st(multihead_cases(max_heads=max_heads, max_n=max_n, sm_scales=(0.05, 2.0)))
+    shape, causal, sm_scale, seed = draw_st(
+        multihead_cases(max_heads=max_heads, max_n=max_n, sm_scales=(0.05, 2.0))
+    )
     return shape, draw_st(BLOCKS), draw_st(BLOCKS), causal, sm_scale, seed
 
 
 def describe(shape, block_q, block_k, causal, sm_scale) -> str:
-    return (
-        f"(B, H, N, D)={tuple(shape)}, block_q={block_q}, block_k={block_k}, causal={causal}, sm_scale={sm_scale}"
-    )
+    """The case as failure messages name it."""
+    where = f"(B, H, N, D)={tuple(shape)}"
+    return describe_case("", where, block_q=block_q, block_k=block_k, causal=causal, sm_scale=sm_scale)
 
 
 # --- what the mistakes compute -------------------------------------------------------
@@ -293,13 +295,16 @@ MISCONCEPTIONS = Misconceptions(
         "scores are sm_scale * q @ k^T; 1/sqrt(D) is only the default, when sm_scale is None",
         readme="The scale and the lse",
         variants=_out_and_lse(
-            lambda q, k, v, causal=False, sm_scale=None, block_q=64, block_k=64: attention_and_lse(q, k, v, causal)
+            lambda q, k, v, causal=False, sm_scale=None, block_q=64, block_k=64: attention_and_lse(
+                q, k, v, causal
+            )
         ),
     ),
     Misconception(
         "lse_log2",
         "lse in base 2",
-        "lse is the natural-log logsumexp, m + log(l) with torch.log, as the backward pass uses it in exp(s - lse)",
+        "lse is the natural-log logsumexp, m + log(l) with torch.log: the backward pass "
+        "uses it as exp(s - lse)",
         readme="The scale and the lse",
         variants={"lse": _lse_only(lambda s: torch.logsumexp(s, dim=-1) / math.log(2))},
     ),
@@ -390,7 +395,13 @@ def figure(impl) -> Figure:
 
     fig, axes = new_figure(13.5, 4.2, ncols=3)
     colours = ["#f1f3f4", "#34a853", "#fbbc04", "#fa903e", "#d93025"]
-    labels = ["skipped", "visited, no mask needed", "visited, on the diagonal", "visited, all masked", "needed, skipped!"]
+    labels = [
+        "skipped",
+        "visited, no mask needed",
+        "visited, on the diagonal",
+        "visited, all masked",
+        "needed, skipped!",
+    ]
     grid = np.zeros((n, n), dtype=int)
     for i in range(n):
         for j in range(n):
