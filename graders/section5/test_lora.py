@@ -22,6 +22,7 @@ from llmkit.testing import (
     CheckFailure,
     Draw,
     assert_close,
+    check_equal,
     load_support,
     unchanged,
     value_and_grad,
@@ -75,23 +76,28 @@ def test_structure_and_what_trains(impl, c):
     assert_close(state["base.weight"], w, name="base.weight", rtol=0, atol=0, hint="do not modify the base")
     if b is not None:
         assert_close(state["base.bias"], b, name="base.bias", rtol=0, atol=0)
-    assert_close(
-        state["lora_B"],
-        torch.zeros(c["out_f"], c["r"], dtype=c["dtype"]),
-        name="lora_B of a fresh adapter",
-        rtol=0,
-        atol=0,
-        hint="B starts at zero so that B @ A = 0 and the adapter starts as a no-op",
-    )
+    with diagnosed_as("b_random_init"):
+        assert_close(
+            state["lora_B"],
+            torch.zeros(c["out_f"], c["r"], dtype=c["dtype"]),
+            name="lora_B of a fresh adapter",
+            rtol=0,
+            atol=0,
+            hint="B starts at zero so that B @ A = 0 and the adapter starts as a no-op",
+        )
     if layer.merged is not False:
         raise CheckFailure(f"a fresh layer should have merged = False, got {layer.merged!r}")
     x = Draw(c["seed"]).tensor(2, c["in_f"], dtype=c["dtype"])
     trainable = set(value_and_grad(layer, [x], torch.ones(2, c["out_f"], dtype=c["dtype"])).params)
     if trainable != {"lora_A", "lora_B"}:
-        raise CheckFailure(
+        message = (
             f"{describe(c)}: the trainable parameters should be exactly lora_A and lora_B, "
-            f"got {sorted(trainable)}",
-            hint="freeze the base: p.requires_grad_(False) for every parameter of base",
+            f"got {sorted(trainable)}"
+        )
+        if any(name.startswith("base.") for name in trainable):
+            raise mistakes.failure("base_left_trainable", message)
+        raise CheckFailure(
+            message, hint="freeze the base: p.requires_grad_(False) for every parameter of base"
         )
 
 
@@ -100,9 +106,8 @@ def test_lora_A_is_kaiming_uniform(impl, draw):
     in_f, r = 512, 64
     base = support.random_linear(in_f, 16, True, torch.float32, draw.seed)
     a = impl.LoRALinear(base, r, 16.0).state_dict()["lora_A"].to(torch.float64)
-    bound = 1 / math.sqrt(
-        in_f
-    )  # kaiming_uniform_(a=sqrt(5)): gain sqrt(1/3), bound = sqrt(3) gain / sqrt(fan_in)
+    # kaiming_uniform_(a=sqrt(5)): gain sqrt(1/3), bound = sqrt(3) gain / sqrt(fan_in)
+    bound = 1 / math.sqrt(in_f)
     largest, std, mean = a.abs().max().item(), a.std().item(), a.mean().item()
     seen = f"max |A| = {largest:.5f}, std {std:.5f}, mean {mean:.5f}"
     expected = f"values in ±{bound:.5f}, std ≈ {bound / math.sqrt(3):.5f} (uniform), mean ≈ 0"
@@ -112,9 +117,12 @@ def test_lora_A_is_kaiming_uniform(impl, draw):
         and abs(std / (bound / math.sqrt(3)) - 1) < 0.05
         and abs(mean) < 0.05 * bound
     )
+    message = f"lora_A of LoRALinear(in={in_f}, r={r}): expected {expected}; got {seen}"
+    if not ok and math.sqrt(6) * bound * 0.95 <= largest <= math.sqrt(6) * bound * (1 + 1e-6):
+        raise mistakes.failure("a_kaiming_default_a", message)
     if not ok:
         raise CheckFailure(
-            f"lora_A of LoRALinear(in={in_f}, r={r}): expected {expected}; got {seen}",
+            message,
             hint="nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5)) (the default a=0 gives a bound "
             "sqrt(6) times larger; normal init exceeds the bound)",
         )
@@ -129,15 +137,20 @@ def test_fresh_adapter_equals_base_exactly(impl, c, dropout, training):
     x = Draw(c["seed"] + 1).tensor(*c["batch"], 5, c["in_f"], dtype=c["dtype"])
     with unchanged(x, names=["x"]):
         out = layer(x)
-    assert_close(
-        out,
-        mine(x),
-        name=f"fresh {describe(c, dropout=dropout, training=training)}(x) vs base(x)",
-        rtol=0,
-        atol=0,
-        hint="B starts at zero, so the output is exactly self.base(x); dropout belongs to the LoRA "
-        "branch only, never to the base path",
-    )
+    if layer.state_dict()["lora_B"].abs().max() > 0:
+        suspect = "b_random_init"
+    else:  # B is zero: the branch adds nothing, so a difference with dropout on is dropout's
+        suspect = "dropout_on_base_path" if training and dropout > 0 else None
+    with diagnosed_as(suspect):
+        assert_close(
+            out,
+            mine(x),
+            name=f"fresh {describe(c, dropout=dropout, training=training)}(x) vs base(x)",
+            rtol=0,
+            atol=0,
+            hint="B starts at zero, so the output is exactly self.base(x); dropout belongs to the LoRA "
+            "branch only, never to the base path",
+        )
 
 
 @pytest.mark.points(3)
@@ -151,12 +164,15 @@ def test_forward_matches_the_lora_formula(impl, c, dropout):
     x = rng.tensor(*c["batch"], 4, c["in_f"], dtype=c["dtype"])
     with unchanged(x, names=["x"]):
         out = layer(x)
-    assert_close(
-        out,
-        support.lora_output(x, w, b, a, bb, c["alpha"] / c["r"]),
-        name=f"{describe(c, dropout=dropout)} in eval mode",
-        hint="y = base(x) + (alpha / r) * x @ A.T @ B.T; the scale is alpha / r, not alpha",
-    )
+    second = layer(x)
+    with diagnosed_as("dropout_in_eval" if dropout > 0 and not torch.equal(out, second) else None):
+        assert_close(
+            out,
+            support.lora_output(x, w, b, a, bb, c["alpha"] / c["r"]),
+            name=f"{describe(c, dropout=dropout)} in eval mode",
+            hint="y = base(x) + (alpha / r) * x @ A.T @ B.T; the scale is alpha / r, not alpha",
+            suspects=mistakes.on("forward", x, w, b, a, bb, c["r"], c["alpha"]),
+        )
 
 
 @pytest.mark.points(2)
@@ -164,36 +180,49 @@ def test_forward_matches_the_lora_formula(impl, c, dropout):
 @given(c=layer_case())
 def test_gradients_reach_only_A_and_B(impl, c):
     c = {**c, "dtype": torch.float64}
-    layer, _, w, _ = make_layer(impl, c)
+    layer, _, w, bias = make_layer(impl, c)
     rng = Draw(c["seed"] + 3)
     a, b = load_random_adapter(layer, c, rng)
     x = rng.tensor(*c["batch"], 3, c["in_f"], dtype=torch.float64)
     g = rng.tensor(*c["batch"], 3, c["out_f"], dtype=torch.float64)
     _, (dx,), params = value_and_grad(layer, [x], g)
     if set(params) != {"lora_A", "lora_B"}:
+        message = f"{describe(c)}: gradients should reach exactly lora_A and lora_B, got {sorted(params)}"
+        if any(name.startswith("base.") for name in params):
+            raise mistakes.failure("base_left_trainable", message)
         raise CheckFailure(
-            f"{describe(c)}: gradients should reach exactly lora_A and lora_B, got {sorted(params)}",
-            hint="the base is frozen (requires_grad=False); A and B are trainable nn.Parameters",
+            message, hint="the base is frozen (requires_grad=False); A and B are trainable nn.Parameters"
         )
     s = c["alpha"] / c["r"]
     x2, g2 = x.reshape(-1, c["in_f"]), g.reshape(-1, c["out_f"])
     hint = "loss gradients of y = base(x) + (alpha / r) x A^T B^T; keep the branch in autograd"
-    assert_close(params["lora_B"], s * g2.T @ (x2 @ a.T), name="gradient w.r.t. lora_B", hint=hint)
-    assert_close(params["lora_A"], s * b.T @ g2.T @ x2, name="gradient w.r.t. lora_A", hint=hint)
-    assert_close(dx, (g2 @ (w + s * b @ a)).reshape(x.shape), name="gradient w.r.t. x", hint=hint)
+    args = (x, g, w, bias, a, b, c["r"], c["alpha"])
+    for name, got, want in (
+        ("lora_B", params["lora_B"], s * g2.T @ (x2 @ a.T)),
+        ("lora_A", params["lora_A"], s * b.T @ g2.T @ x2),
+        ("x", dx, (g2 @ (w + s * b @ a)).reshape(x.shape)),
+    ):
+        assert_close(
+            got,
+            want,
+            name=f"gradient w.r.t. {name}, {describe(c)}",
+            hint=hint,
+            suspects=mistakes.on(f"gradient of {name}", *args),
+        )
 
 
 # --- merge and unmerge (5 points) --------------------------------------------
 
 
 def merge_setup(impl, c, offset):
+    """(layer, x, base weight, float64 update, output before any call, the suspects' arguments)."""
     layer, _, w, b = make_layer(impl, c)
     rng = Draw(c["seed"] + offset)
     a, bb = load_random_adapter(layer, c, rng)
     layer.eval()
     x = rng.tensor(*c["batch"], 4, c["in_f"], dtype=c["dtype"])
     delta = (c["alpha"] / c["r"]) * bb.to(torch.float64) @ a.to(torch.float64)
-    return layer, x, w, delta, layer(x)
+    return layer, x, w, delta, layer(x), (x, w, b, a, bb, c["r"], c["alpha"])
 
 
 def check_merged_flag(layer, expected: bool, after: str) -> None:
@@ -201,11 +230,19 @@ def check_merged_flag(layer, expected: bool, after: str) -> None:
         raise CheckFailure(f"after {after}, merged should be {expected}, got {layer.merged!r}")
 
 
+def weight_suspects(calls, args):
+    return mistakes.on("base.weight after calls", calls, *args)
+
+
+def output_suspects(calls, args):
+    return mistakes.on("output after calls", calls, *args)
+
+
 @pytest.mark.points(2)
 @settings(max_examples=20)
 @given(c=layer_case(min_r=2))
 def test_merged_equals_unmerged(impl, c):
-    layer, x, w, delta, before = merge_setup(impl, c, 4)
+    layer, x, w, delta, before, args = merge_setup(impl, c, 4)
     layer.merge()
     check_merged_flag(layer, True, "merge()")
     assert_close(
@@ -213,12 +250,14 @@ def test_merged_equals_unmerged(impl, c):
         (w.to(torch.float64) + delta).to(c["dtype"]),
         name=f"base.weight after merge() of {describe(c)}",
         hint="merge adds (alpha / r) * B @ A to base.weight, with the same scaling as forward",
+        suspects=weight_suspects(["merge"], args),
     )
     assert_close(
         layer(x),
         before,
         name=f"output after merge() vs before, {describe(c)}",
         hint="once merged, forward returns base(x) alone: the update is inside base.weight",
+        suspects=output_suspects(["merge"], args),
     )
 
 
@@ -226,7 +265,7 @@ def test_merged_equals_unmerged(impl, c):
 @settings(max_examples=10)
 @given(c=layer_case())
 def test_merging_twice_adds_once(impl, c):
-    layer, x, w, delta, before = merge_setup(impl, c, 5)
+    layer, x, w, delta, before, args = merge_setup(impl, c, 5)
     layer.merge()
     layer.merge()
     check_merged_flag(layer, True, "merge(); merge()")
@@ -235,15 +274,21 @@ def test_merging_twice_adds_once(impl, c):
         (w.to(torch.float64) + delta).to(c["dtype"]),
         name="base.weight after merge() twice",
         hint="merge() on a merged layer must do nothing: check self.merged first",
+        suspects=weight_suspects(["merge", "merge"], args),
     )
-    assert_close(layer(x), before, name="output after merge() twice")
+    assert_close(
+        layer(x),
+        before,
+        name="output after merge() twice",
+        suspects=output_suspects(["merge", "merge"], args),
+    )
 
 
 @pytest.mark.points(2)
 @settings(max_examples=15)
 @given(c=layer_case())
 def test_unmerge_restores_the_base(impl, c):
-    layer, x, w, delta, before = merge_setup(impl, c, 6)
+    layer, x, w, delta, before, args = merge_setup(impl, c, 6)
     layer.unmerge()  # not merged: nothing to undo
     check_merged_flag(layer, False, "unmerge() on a layer that was never merged")
     assert_close(
@@ -253,18 +298,23 @@ def test_unmerge_restores_the_base(impl, c):
         rtol=0,
         atol=0,
         hint="unmerge() when not merged must do nothing",
+        suspects=weight_suspects(["unmerge"], args),
     )
     layer.merge()
     layer.unmerge()
     layer.unmerge()
+    calls = ["unmerge", "merge", "unmerge", "unmerge"]
     check_merged_flag(layer, False, "merge(); unmerge(); unmerge()")
     assert_close(
         layer.state_dict()["base.weight"],
         w,
         name="base.weight after merge(); unmerge(); unmerge()",
         hint="unmerge subtracts exactly what merge added, once",
+        suspects=weight_suspects(calls, args),
     )
-    assert_close(layer(x), before, name="output after merge(); unmerge()")
+    assert_close(
+        layer(x), before, name="output after merge(); unmerge()", suspects=output_suspects(calls, args)
+    )
     # Training goes on after an unmerge: the next merge must use the new B.
     b_new = Draw(c["seed"] + 7).tensor(c["out_f"], c["r"], dtype=c["dtype"])
     a = layer.state_dict()["lora_A"]
@@ -292,10 +342,22 @@ def test_dropout_only_on_the_branch_and_off_in_eval(impl, draw):
     expected = support.lora_output(x, w, b, a, bb, c["alpha"] / c["r"])
     layer.eval()
     first, second = layer(x), layer(x)
-    assert_close(first, expected, name="output in eval mode", hint="in eval mode dropout is off")
-    assert_close(second, first, name="second call in eval mode", rtol=0, atol=0)
+    with diagnosed_as(None if torch.equal(first, second) else "dropout_in_eval"):
+        assert_close(
+            first,
+            expected,
+            name="output in eval mode",
+            hint="in eval mode dropout is off",
+            suspects=mistakes.on("forward", x, w, b, a, bb, c["r"], c["alpha"]),
+        )
     layer.train()
     out = layer(x).detach()
+    layer.eval()
+    with diagnosed_as("dropout_in_eval"):
+        assert_close(
+            layer(x), first, name="output in eval mode after a call in training mode", rtol=0, atol=0
+        )
+    layer.train()
     base_out = expected - (c["alpha"] / c["r"]) * (x @ a.T) @ bb.T
     branch = out - base_out
     if branch.std(dim=0).max().item() < 1e-6:
@@ -307,7 +369,8 @@ def test_dropout_only_on_the_branch_and_off_in_eval(impl, draw):
     q, _ = torch.linalg.qr(bb)
     outside = branch - (branch @ q) @ q.T
     if outside.abs().max().item() > 1e-8:
-        raise CheckFailure(
+        raise mistakes.failure(
+            "dropout_on_base_path",
             "in training mode the output minus base(x) should be B @ (something): only the LoRA "
             f"branch may see dropout, but it differs from the span of B by up to {outside.abs().max():.3g}",
             hint="dropout goes on the LoRA branch's input, never on the base path: "
@@ -326,15 +389,9 @@ def test_dropout_only_on_the_branch_and_off_in_eval(impl, draw):
 # --- apply_lora and trainable_parameters (6 points) --------------------------
 
 
-@st.composite
-def targets_case(draw_st):
-    names = draw_st(st.lists(st.sampled_from(LINEAR_NAMES), min_size=1, max_size=4, unique=True))
-    return sorted(names), draw_st(st.integers(1, 4)), draw_st(ALPHAS), draw_st(SEEDS)
-
-
 @pytest.mark.points(2)
 @settings(max_examples=8)
-@given(case=targets_case())
+@given(case=support.targets_case())
 def test_apply_lora_wraps_the_targets_and_freezes_the_rest(impl, case):
     targets, r, alpha, seed = case
     model = support.tiny_transformer(seed)
@@ -365,17 +422,25 @@ def test_apply_lora_wraps_the_targets_and_freezes_the_rest(impl, case):
     trainable = set(trainable_names(adapted, tokens))
     want = {f"{name}.lora_{m}" for name in wrapped for m in "AB"}
     if trainable != want:
-        raise CheckFailure(
+        extra = sorted(trainable - want)
+        message = (
             f"apply_lora(targets={targets}): trainable parameters should be exactly the LoRA ones; "
-            f"also trainable: {sorted(trainable - want)[:6]}, not trainable: {sorted(want - trainable)[:6]}",
-            hint="freeze every parameter of the model, then add the adapters (their A and B train)",
+            f"also trainable: {extra[:6]}, not trainable: {sorted(want - trainable)[:6]}"
         )
-    assert_close(
-        adapted(tokens),
-        original(tokens),
-        name=f"the adapted model's output (targets {targets}) vs the original's",
-        hint="a fresh adapter must not change the model",
-    )
+        if extra:
+            bases = all(".base." in name for name in extra)
+            raise mistakes.failure("base_left_trainable" if bases else "rest_left_trainable", message)
+        raise CheckFailure(
+            message, hint="freeze every parameter of the model, then add the adapters (their A and B train)"
+        )
+    nonzero_b = any(state[f"{name}.lora_B"].abs().max() > 0 for name in wrapped)
+    with diagnosed_as("b_random_init" if nonzero_b else None):
+        assert_close(
+            adapted(tokens),
+            original(tokens),
+            name=f"the adapted model's output (targets {targets}) vs the original's",
+            hint="a fresh adapter must not change the model",
+        )
 
 
 def trainable_names(model, tokens) -> list[str]:
@@ -386,7 +451,7 @@ def trainable_names(model, tokens) -> list[str]:
 
 @pytest.mark.points(1)
 @settings(max_examples=8)
-@given(case=targets_case())
+@given(case=support.targets_case())
 def test_trainable_parameters_counts_r_times_in_plus_out(impl, case):
     targets, r, alpha, seed = case
     model = support.tiny_transformer(seed)
@@ -398,9 +463,18 @@ def test_trainable_parameters_counts_r_times_in_plus_out(impl, case):
             f"trainable_parameters of a model with nothing frozen: expected the int {total}, got {count!r}",
             hint="sum p.numel() over the parameters with requires_grad=True, as a Python int",
         )
+    original = copy.deepcopy(model)
     adapted = impl.apply_lora(model, targets, r=r, alpha=alpha)
     want = sum(r * (i + o) for name, (i, o) in linears.items() if name.rsplit(".", 1)[-1] in targets)
     count = impl.trainable_parameters(adapted)
+    if type(count) is int and count != want:
+        check_equal(
+            count,
+            want,
+            name=f"trainable_parameters after apply_lora(targets={targets}, r={r})",
+            hint="only lora_A (r x in) and lora_B (out x r) train; the bases and everything else are frozen",
+            suspects=mistakes.on(support.COUNT, original, targets, r),
+        )
     if type(count) is not int or count != want:
         raise CheckFailure(
             f"trainable_parameters after apply_lora(targets={targets}, r={r}): expected {want} "

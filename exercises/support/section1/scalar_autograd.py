@@ -564,40 +564,65 @@ def rnn_chain(seed: int, depth: int):
 
 # --- the figure: the learner's Value at work ---------------------------------------
 
+HIDDEN = 4  # the figure's tiny network: 2 inputs, HIDDEN tanh units, 1 tanh output
 
-def _tiny_net_loss(params: list, X: list[list[float]], Y: list[float], hidden: int):
-    """Mean squared error of a 2-hidden-1 tanh network, written with operators and
-    ``tanh()`` only, so it runs on the learner's Values as on torch scalars."""
-    w1, b1 = params[: 2 * hidden], params[2 * hidden : 3 * hidden]
-    w2, b2 = params[3 * hidden : 4 * hidden], params[4 * hidden]
+
+def _tiny_net_loss(params: list, X: list[list[float]], Y: list[float]):
+    """Mean squared error of the 2-HIDDEN-1 tanh network, written with operators and
+    ``tanh()`` only, so it runs on the learner's Values."""
+    w1, b1 = params[: 2 * HIDDEN], params[2 * HIDDEN : 3 * HIDDEN]
+    w2, b2 = params[3 * HIDDEN : 4 * HIDDEN], params[4 * HIDDEN]
     total = None
     for (x0, x1), y in zip(X, Y):
         out = b2
-        for j in range(hidden):
-            h = (w1[2 * j] * x0 + w1[2 * j + 1] * x1 + b1[j]).tanh()
-            out = out + w2[j] * h
+        for j in range(HIDDEN):
+            out = out + w2[j] * (w1[2 * j] * x0 + w1[2 * j + 1] * x1 + b1[j]).tanh()
         err = (out.tanh() - y) ** 2
         total = err if total is None else total + err
     return total * (1.0 / len(X))
 
 
-def _xor_data(n: int = 16):
-    gen = torch.Generator().manual_seed(1)
-    X = (torch.rand(n, 2, generator=gen, dtype=torch.float64) * 2 - 1).tolist()
-    return X, [1.0 if x0 * x1 > 0 else -1.0 for x0, x1 in X]
+def _tiny_net(params: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """The same network in torch, on a batch of points."""
+    w1, b1 = params[: 2 * HIDDEN].view(HIDDEN, 2), params[2 * HIDDEN : 3 * HIDDEN]
+    w2, b2 = params[3 * HIDDEN : 4 * HIDDEN], params[4 * HIDDEN]
+    return torch.tanh(b2 + torch.tanh(X @ w1.T + b1) @ w2)
 
 
-def _train(make, read, params: list[float], X, Y, hidden: int, steps: int, lr: float) -> list[float]:
-    """Plain gradient descent; ``make`` wraps floats as graph leaves, ``read`` gives
-    (loss, gradients) back as floats after ``backward()``."""
-    losses = []
-    for _ in range(steps):
-        leaves = [make(p) for p in params]
-        loss = _tiny_net_loss(leaves, X, Y, hidden)
-        loss.backward()
-        value, grads = read(loss, leaves)
+def _xor_data(n: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    X = torch.rand(n, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    return X, torch.where(X[:, 0] * X[:, 1] > 0, 1.0, -1.0).to(torch.float64)
+
+
+def _train_values(
+    impl, init: list[float], X, Y, steps: int, lr: float
+) -> tuple[list[float], list[float], str]:
+    """Gradient descent with the learner's Values: (losses, final parameters, why it stopped early)."""
+    params, losses = list(init), []
+    X, Y = X.tolist(), Y.tolist()
+    for step in range(steps):
+        leaves = [impl.Value(p) for p in params]
+        try:
+            loss = _tiny_net_loss(leaves, X, Y)
+            loss.backward()
+            value, grads = float(loss.data), [float(p.grad) for p in leaves]
+        except (ArithmeticError, ValueError) as exc:  # a wrong gradient can make the weights blow up
+            return losses, params, f"stopped at step {step}: {type(exc).__name__}"
+        if not all(math.isfinite(v) for v in (value, *grads)):
+            return losses, params, f"stopped at step {step}: the loss or a gradient is not finite"
         losses.append(value)
         params = [p - lr * g for p, g in zip(params, grads)]
+    return losses, params, ""
+
+
+def _train_torch(init: list[float], X, Y, steps: int, lr: float) -> list[float]:
+    params, losses = torch.tensor(init, dtype=torch.float64), []
+    for _ in range(steps):
+        params = params.detach().requires_grad_()
+        loss = ((_tiny_net(params, X) - Y) ** 2).mean()
+        loss.backward()
+        losses.append(float(loss.detach()))
+        params = params - lr * params.grad
     return losses
 
 
@@ -617,34 +642,31 @@ def _draw_graph(ax, impl) -> None:
         t.retain_grad()
     tout.backward()
     nodes = {
-        "a": (0.0, 1.0, a, ta),
-        "b": (0.0, 0.0, b, tb),
-        "e = a·b": (1.4, 0.5, e, te),
-        "d = e + a": (2.8, 1.0, d, td),
-        "L = tanh(d)": (4.2, 1.0, out, None),
+        "a": (0.0, 1.0, a, ta.grad),
+        "b": (0.0, 0.0, b, tb.grad),
+        "e = a·b": (1.4, 0.5, e, te.grad),
+        "d = e + a": (2.8, 1.0, d, td.grad),
+        "L = tanh(d)": (4.2, 1.0, out, 1.0),
     }
     edges = [("a", "e = a·b"), ("b", "e = a·b"), ("e = a·b", "d = e + a"), ("a", "d = e + a"),
              ("d = e + a", "L = tanh(d)")]  # fmt: skip
     for src, dst in edges:
         (x0, y0, *_), (x1, y1, *_) = nodes[src], nodes[dst]
-        ax.annotate(
-            "", xy=(x1 - 0.45, y1), xytext=(x0 + 0.45, y0), arrowprops=dict(arrowstyle="->", color="0.4")
-        )
+        arrow = dict(arrowstyle="->", color="0.4")
+        ax.annotate("", xy=(x1 - 0.45, y1), xytext=(x0 + 0.45, y0), arrowprops=arrow)
     wrong = 0
-    for name, (x, y, node, t) in nodes.items():
-        want = 1.0 if t is None else float(t.grad)
-        text = f"{name}\ndata {float(node.data):+.3f}\ngrad {float(node.grad):+.3f}"
-        if not math.isclose(float(node.grad), want, rel_tol=1e-9, abs_tol=1e-12):
-            text += f"\ntorch {want:+.3f}"
-            wrong += 1
-        color = "#fde0dc" if "torch" in text else ("#e8f0fe" if name in "ab" else "#fef3e0")
-        ax.text(
-            x, y, text, ha="center", va="center", fontsize=9, bbox=dict(boxstyle="round", fc=color, ec="0.5")
-        )
+    for name, (x, y, node, want) in nodes.items():
+        got, want = float(node.grad), float(want)
+        text = f"{name}\ndata {float(node.data):+.3f}\ngrad {got:+.3f}"
+        color = "#e8f0fe" if name in "ab" else "#fef3e0"
+        if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
+            text, color, wrong = f"{text}\ntorch {want:+.3f}", "#fde0dc", wrong + 1
+        box = dict(boxstyle="round", fc=color, ec="0.5")
+        ax.text(x, y, text, ha="center", va="center", fontsize=9, bbox=box)
     note = (
-        "a feeds two nodes: its grad is the sum of both paths, (b + 1)·(1 - L²)"
-        if not wrong
-        else f"{wrong} gradient(s) differ from torch's (red): see the README's 1.2a mistakes"
+        f"{wrong} gradient(s) differ from torch's (red): see the 1.2a mistakes in the README"
+        if wrong
+        else "a feeds two nodes: its grad is the sum of both paths, (b + 1)·(1 - L²)"
     )
     ax.text(0.0, -0.65, note, ha="left", fontsize=9, color="#b3261e")
     ax.set_xlim(-0.7, 4.9)
@@ -655,33 +677,42 @@ def _draw_graph(ax, impl) -> None:
 
 def figure(impl) -> Figure:
     """The learner's ``Value`` at work: a small graph after ``backward()`` with each
-    node's data and grad, and a tiny tanh network built from their Values trained by
-    gradient descent beside the same network trained with torch autograd."""
-    fig, (graph_ax, loss_ax) = new_figure(12.5, 3.8, ncols=2)
+    node's data and grad; a tiny tanh network built from their Values, trained by
+    gradient descent beside the same network trained with torch autograd; and what
+    the network their gradients trained has learned."""
+    fig, (graph_ax, loss_ax, map_ax) = new_figure(15.0, 4.0, ncols=3)
     _draw_graph(graph_ax, impl)
 
     X, Y = _xor_data()
-    hidden, steps, lr = 4, 60, 0.3
-    gen = torch.Generator().manual_seed(0)
-    init = (torch.randn(4 * hidden + 1, generator=gen, dtype=torch.float64) * 0.8).tolist()
-    yours = _train(impl.Value, lambda loss, leaves: (float(loss.data), [float(p.grad) for p in leaves]),
-                   init, X, Y, hidden, steps, lr)  # fmt: skip
-
-    def torch_leaf(p: float) -> torch.Tensor:
-        return torch.tensor(p, dtype=torch.float64, requires_grad=True)
-
-    def torch_read(loss, leaves):
-        return float(loss.detach()), [float(p.grad) for p in leaves]
-
-    theirs = _train(torch_leaf, torch_read, init, X, Y, hidden, steps, lr)
-    loss_ax.plot(range(steps), theirs, color="0.55", lw=4, alpha=0.6, label="torch autograd")
-    loss_ax.plot(range(steps), yours, color="#1a73e8", lw=1.6, label="your Value")
+    steps, lr = 50, 0.5
+    init = torch.randn(4 * HIDDEN + 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.8
+    yours, final, stopped = _train_values(impl, init.tolist(), X, Y, steps, lr)
+    loss_ax.plot(range(steps), _train_torch(init.tolist(), X, Y, steps, lr), color="0.55", lw=4, alpha=0.6,
+                 label="torch autograd")  # fmt: skip
+    loss_ax.plot(
+        range(len(yours)),
+        yours,
+        color="#1a73e8",
+        lw=1.6,
+        label="your Value" + (f" ({stopped})" * bool(stopped)),
+    )
     loss_ax.set_xlabel("gradient-descent step")
     loss_ax.set_ylabel("mean squared error")
     loss_ax.legend(fontsize=9)
-    loss_ax.set_title(
-        f"A 2-{hidden}-1 tanh network of your Values learns XOR ({len(X)} points);\n"
-        "the same network, same start, trained with torch: the curves should coincide",
-        fontsize=10,
+    loss_ax.set_title(f"A 2-{HIDDEN}-1 tanh network of your Values learning XOR:\n"
+                      "same start, same steps as torch; the curves should coincide", fontsize=10)  # fmt: skip
+
+    grid = torch.linspace(-1.1, 1.1, 60, dtype=torch.float64)
+    gx, gy = torch.meshgrid(grid, grid, indexing="xy")
+    with torch.no_grad():
+        z = _tiny_net(torch.tensor(final, dtype=torch.float64), torch.stack([gx.flatten(), gy.flatten()], 1))
+    image = map_ax.contourf(
+        gx.numpy(), gy.numpy(), z.view(60, 60).numpy(), levels=20, cmap="RdBu", vmin=-1, vmax=1
     )
+    for label, color in ((1.0, "#b2182b"), (-1.0, "#2166ac")):
+        pts = X[Y == label]
+        map_ax.scatter(pts[:, 0], pts[:, 1], c=color, edgecolors="white", s=50, label=f"y = {label:+.0f}")
+    fig.colorbar(image, ax=map_ax, shrink=0.8, label="network output")
+    map_ax.set_aspect("equal")
+    map_ax.set_title("What the network learned with your gradients", fontsize=10)
     return png(fig), "Your Value's gradients on a small graph, and a tiny network trained with them"
