@@ -680,39 +680,35 @@ def figure(impl) -> Figure:
     node's data and grad; a tiny tanh network built from their Values, trained by
     gradient descent beside the same network trained with torch autograd; and what
     the network their gradients trained has learned."""
-    fig, (graph_ax, loss_ax, map_ax) = new_figure(15.0, 4.0, ncols=3)
+    fig, (graph_ax, loss_ax, map_ax) = new_figure(15.0, 4.2, ncols=3)
     _draw_graph(graph_ax, impl)
 
     X, Y = _xor_data()
     steps, lr = 50, 0.5
     init = torch.randn(4 * HIDDEN + 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.8
     yours, final, stopped = _train_values(impl, init.tolist(), X, Y, steps, lr)
-    loss_ax.plot(range(steps), _train_torch(init.tolist(), X, Y, steps, lr), color="0.55", lw=4, alpha=0.6,
-                 label="torch autograd")  # fmt: skip
-    loss_ax.plot(
-        range(len(yours)),
-        yours,
-        color="#1a73e8",
-        lw=1.6,
-        label="your Value" + (f" ({stopped})" * bool(stopped)),
-    )
+    theirs = _train_torch(init.tolist(), X, Y, steps, lr)
+    loss_ax.plot(range(steps), theirs, color="0.55", lw=4, alpha=0.6, label="torch autograd")
+    loss_ax.plot(range(len(yours)), yours, color="#1a73e8", lw=1.6, label="your Value")
+    if stopped:
+        loss_ax.text(0.5, 0.5, stopped, transform=loss_ax.transAxes, ha="center", color="#b3261e", fontsize=9)
     loss_ax.set_xlabel("gradient-descent step")
     loss_ax.set_ylabel("mean squared error")
     loss_ax.legend(fontsize=9)
-    loss_ax.set_title(f"A 2-{HIDDEN}-1 tanh network of your Values learning XOR:\n"
-                      "same start, same steps as torch; the curves should coincide", fontsize=10)  # fmt: skip
+    loss_ax.set_title(f"A 2-{HIDDEN}-1 tanh network of your Values learns XOR;\n"
+                      "torch from the same start: the curves should coincide", fontsize=10)  # fmt: skip
 
     grid = torch.linspace(-1.1, 1.1, 60, dtype=torch.float64)
     gx, gy = torch.meshgrid(grid, grid, indexing="xy")
     with torch.no_grad():
         z = _tiny_net(torch.tensor(final, dtype=torch.float64), torch.stack([gx.flatten(), gy.flatten()], 1))
-    image = map_ax.contourf(
-        gx.numpy(), gy.numpy(), z.view(60, 60).numpy(), levels=20, cmap="RdBu", vmin=-1, vmax=1
-    )
+    levels = torch.linspace(-1, 1, 21).tolist()
+    z = z.view(60, 60).clamp(-1, 1).nan_to_num(0.0).numpy()
+    image = map_ax.contourf(gx.numpy(), gy.numpy(), z, levels=levels, cmap="RdBu_r", vmin=-1, vmax=1)
     for label, color in ((1.0, "#b2182b"), (-1.0, "#2166ac")):
         pts = X[Y == label]
-        map_ax.scatter(pts[:, 0], pts[:, 1], c=color, edgecolors="white", s=50, label=f"y = {label:+.0f}")
-    fig.colorbar(image, ax=map_ax, shrink=0.8, label="network output")
+        map_ax.scatter(pts[:, 0], pts[:, 1], c=color, edgecolors="black", linewidths=0.8, s=50)
+    fig.colorbar(image, ax=map_ax, shrink=0.8, ticks=[-1, 0, 1], label="network output")
     map_ax.set_aspect("equal")
-    map_ax.set_title("What the network learned with your gradients", fontsize=10)
+    map_ax.set_title("What the network learned with your gradients\n(points: the XOR labels)", fontsize=10)
     return png(fig), "Your Value's gradients on a small graph, and a tiny network trained with them"

@@ -1,8 +1,9 @@
 """Support for exercise 2.1 (byte-level BPE): the encoding oracle, GPT-2's vocabulary,
-deterministic text and the figure.
+deterministic text, the inputs the tests draw, the named misconceptions and the figure.
 
 * :func:`tiktoken_encoding` — a ``tiktoken.Encoding`` built from a vocabulary, the
-  encoding oracle. Nothing is ever downloaded at run time.
+  encoding oracle; :func:`with_specials` and :func:`encode_parts` for special tokens.
+  Nothing is ever downloaded at run time.
 * GPT-2's own ranks (the engine's asset ``gpt2``: ``gpt2.tiktoken``, MIT, shipped in
   the openai-whisper sdist) read from the local cache (:mod:`llmkit.assets`;
   populate it once with ``llmkit fetch-assets``): :func:`gpt2_vocab_and_merges`
@@ -10,6 +11,12 @@ deterministic text and the figure.
 * :func:`synthetic_lines` / :func:`synthetic_corpus` — deterministic, English-like
   text of any size (unicode, numbers, contractions, whitespace variety), so graders
   and benchmarks need no data files.
+* :data:`CORPUS`, :data:`SPECIAL_TEXT`, :data:`TIE_CASES` and the hypothesis strategies
+  :func:`corpora` and :func:`chunked`, shared by the public tests and the graders.
+* :data:`MISCONCEPTIONS` — the known mistakes a failed check names. Their variants are
+  library calls (tiktoken, ``bytes.decode``) or pasted snapshots of what the mistaken
+  code returns on the public tests' fixed inputs: no trainer and no encoder here.
+* :func:`figure` — the merges of the learner's own tokenizer, step by step.
 
 The graders' trainer (an oracle that would solve the exercise) is not here: it lives
 with the hidden graders.
@@ -22,8 +29,11 @@ import functools
 import random
 from collections.abc import Iterable, Iterator
 
+from hypothesis import strategies as st
+
 from llmkit import assets
 from llmkit.figures import Figure, new_figure, png
+from llmkit.testing import Misconception, Misconceptions
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 ENDOFTEXT = "<|endoftext|>"
@@ -37,6 +47,30 @@ def tiktoken_encoding(vocab: dict[int, bytes], special_tokens: Iterable[str] = (
     specials = {s: i for i, b in vocab.items() for s in special_tokens if b == s.encode("utf-8")}
     ranks = {b: i for i, b in sorted(vocab.items()) if i not in specials.values()}
     return tiktoken.Encoding(name=name, pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
+
+
+def with_specials(vocab: dict[int, bytes], special_tokens: Iterable[str]) -> dict[int, bytes]:
+    """``vocab`` as a ``Tokenizer`` given ``special_tokens`` sees it: each special token
+    missing from it gets the next id, one past the largest so far."""
+    full = dict(vocab)
+    known = set(full.values())
+    for s in dict.fromkeys(special_tokens):
+        if s.encode("utf-8") not in known:
+            full[max(full, default=-1) + 1] = s.encode("utf-8")
+            known.add(s.encode("utf-8"))
+    return full
+
+
+def encode_parts(vocab: dict[int, bytes], special_tokens: list[str], parts: list[str]) -> list[int]:
+    """The ids of ``"".join(parts)`` when the text is cut into ``parts`` (each either a
+    special token or plain text): tiktoken encodes each plain part on its own."""
+    full = with_specials(vocab, special_tokens)
+    ids = {b: i for i, b in sorted(full.items(), reverse=True)}
+    enc = tiktoken_encoding(vocab)
+    out: list[int] = []
+    for part in parts:
+        out.extend([ids[part.encode("utf-8")]] if part in special_tokens else enc.encode_ordinary(part))
+    return out
 
 
 # --- GPT-2's ranks from the local cache -------------------------------------------
@@ -204,26 +238,3 @@ def synthetic_corpus(n_bytes: int, seed: int = 0, lexicon_size: int = 20000) -> 
     return "".join(synthetic_lines(n_bytes, seed, lexicon_size))
 
 
-def figure() -> Figure:
-    """Compression as merges are learned, and the first merged tokens. The merges come from
-    tiktoken's educational trainer (its ties may break differently from the exercise's)."""
-    from tiktoken._educational import bpe_train
-
-    text = synthetic_corpus(8_000, seed=1, lexicon_size=400)
-    token = {rank: b for b, rank in bpe_train(text, 256 + 300, GPT2_PATTERN, visualise=None).items()}
-    counts = [0, 10, 25, 50, 100, 150, 200, 300]
-    per_token = [
-        len(text.encode("utf-8")) / len(tiktoken_encoding({i: token[i] for i in range(256 + k)}).encode(text))
-        for k in counts
-    ]
-    fig, axes = new_figure(9.0, 3.2, ncols=2)
-    axes[0].plot(counts, per_token, marker="o")
-    axes[0].set_xlabel("number of merges learned")
-    axes[0].set_ylabel("bytes per token")
-    axes[0].set_title("Each merge shortens the encoded text", fontsize=10)
-    first = [token[256 + i].decode("utf-8", "replace").replace(" ", "␣") for i in range(12)]
-    axes[1].barh(range(12)[::-1], [len(token[256 + i]) for i in range(12)], color="#34a853")
-    axes[1].set_yticks(range(12)[::-1], [f"{i}: {t!r}" for i, t in enumerate(first)], fontsize=8)
-    axes[1].set_xlabel("token length in bytes")
-    axes[1].set_title("The first 12 merges (rank: token)", fontsize=10)
-    return png(fig), "Compression as BPE merges are learned, and the first merged tokens"

@@ -385,7 +385,6 @@ def figure(impl) -> Figure:
     gen = torch.Generator().manual_seed(11)
     n, d, bq, bk = FIG_N, FIG_D, FIG_BLOCK_Q, FIG_BLOCK_K
     q, k, v = (torch.randn(1, 1, n, d, generator=gen, dtype=torch.float64) for _ in range(3))
-    k[..., 25, :] *= 3.0  # a key late in the row that raises some running maxima
     out, lse = impl.flash_attention_torch(q, k, v, causal=True, block_q=bq, block_k=bk)
     out = torch.as_tensor(out).detach().to(torch.float64)
     lse = torch.as_tensor(lse).detach().to(torch.float64).reshape(-1)
@@ -425,26 +424,28 @@ def figure(impl) -> Figure:
         framealpha=0.9,
     )
 
-    # One query row (the last: it sees every key tile): its running max and sum, tile by tile,
-    # from torch on the visible scores; their end point m + log(l) is the row's lse.
-    row = n - 1
-    scores = (q[0, 0, row] @ k[0, 0].T) / math.sqrt(d)
-    ms, ls, ends = [], [], []
+    # One query row of the last query tile (it sees every key tile): the one whose maximum
+    # grows most often. Its running max m and sum l after each key tile, from torch on the
+    # scores it can see; their end point m + log(l) is the row's lse.
+    scores = (q[0, 0] @ k[0, 0].T) / math.sqrt(d)
+    running = running_max_per_key(scores.masked_fill(~_causal(n), -math.inf), bk)[:, ::bk]
+    last_tile = range((n - 1) // bq * bq, n)
+    row = max(last_tile, key=lambda i: (int((running[i, 1:] > running[i, :-1]).sum()), i))
+    ms, ls = [], []
     for k_start in range(0, n, bk):
-        seen_so_far = scores[: k_start + bk]
+        seen_so_far = scores[row, : min(k_start + bk, row + 1)]
         m = seen_so_far.max()
         ms.append(m.item())
         ls.append(torch.exp(seen_so_far - m).sum().item())
-        ends.append(min(k_start + bk, n))
     ax = axes[1]
     tiles = np.arange(1, len(ms) + 1)
-    ax.step(tiles, ms, where="post", marker="o", label="running max m")
-    ax.step(tiles, np.array(ms) + np.log(ls), where="post", marker=".", label="m + log(l)")
+    ax.step(tiles, ms, where="post", marker="o", color="#1a73e8", label="running max m")
+    ax.step(tiles, np.array(ms) + np.log(ls), where="post", marker=".", color="#188038", label="m + log(l)")
     ax.axhline(lse[row].item(), color="#d93025", ls=":", label=f"your lse[{row}] = {lse[row].item():.4f}")
     ax.set_xlabel("key tiles folded in")
     ax.set_ylabel("score units")
     twin = ax.twinx()
-    twin.step(tiles, ls, where="post", color="#e8710a", marker="s", ms=3, alpha=0.6, label="running sum l")
+    twin.step(tiles, ls, where="post", color="#e8710a", marker="s", ms=3, alpha=0.7, label="running sum l")
     twin.set_ylabel("running sum l (rescaled when m grows)", color="#e8710a", fontsize=8)
     ax.set_title(f"Query {row}: m and l over the key tiles", fontsize=10)
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
