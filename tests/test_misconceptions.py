@@ -36,10 +36,8 @@ def test_the_first_variant_the_check_accepts_opens_the_message():
     x = torch.tensor([1.0, -2.0, 3.0])
     message = failure_of(lambda: assert_close(-x, x, name="f(x)", suspects=MISTAKES.on("f", x)))
     first, second = message.split("\n")[:2]
-    assert (
-        first
-        == 'Likely mistake [negated]: sign flipped — keep the sign (see exercises/section9/README.md, "Signs")'
-    )
+    where = 'exercises/section9/README.md, "Signs"'
+    assert first == f"Likely mistake [negated]: sign flipped — keep the sign (see {where})"
     assert second.startswith("f(x): 3 of 3 elements differ")
     assert diagnosed_slugs(message) == ["negated"]
 

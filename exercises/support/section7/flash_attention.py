@@ -342,33 +342,44 @@ def check_one_call(impl, draw) -> None:
 FIG_N, FIG_D, FIG_BLOCK_Q, FIG_BLOCK_K = 40, 16, 8, 6
 
 
+def _nan_rows(out) -> torch.Tensor:
+    """(N,): the query rows whose output holds a NaN in any batch, head or column."""
+    return torch.isnan(torch.as_tensor(out)).flatten(0, -3).any(dim=0).any(dim=-1)
+
+
 def visited_tiles(impl, q, k, v, block_q, block_k, causal=True) -> np.ndarray:
-    """(query tiles, key tiles): True where ``impl`` folded that key tile into that query
-    tile. Found from outside: one call per key tile with that tile's values set to NaN;
-    the query tiles whose output turns NaN read it (a masked score is 0 weight, but
+    """(query tiles, key tiles): 1 where ``impl`` folded that key tile into that query
+    tile, 0 where it did not, -1 where it cannot be told (the query tile's output is NaN
+    already). Found from outside: one call per key tile with that tile's values set to
+    NaN; the query tiles whose output turns NaN read it (a masked score is 0 weight, but
     0 * NaN is still NaN), the others skipped it."""
     n = q.shape[-2]
-    seen = np.zeros((-(-n // block_q), -(-n // block_k)), dtype=bool)
+    kwargs = dict(causal=causal, block_q=block_q, block_k=block_k)
+    nan_anyway = _nan_rows(impl.flash_attention_torch(q, k, v, **kwargs)[0])
+    seen = np.zeros((-(-n // block_q), -(-n // block_k)), dtype=int)
     for t, k_start in enumerate(range(0, n, block_k)):
         poisoned = v.clone()
         poisoned[..., k_start : k_start + block_k, :] = math.nan
-        out, _ = impl.flash_attention_torch(q, k, poisoned, causal=causal, block_q=block_q, block_k=block_k)
-        rows_nan = torch.isnan(torch.as_tensor(out)).flatten(0, -3).any(dim=0).any(dim=-1)
+        turned_nan = _nan_rows(impl.flash_attention_torch(q, k, poisoned, **kwargs)[0]) & ~nan_anyway
         for s, q_start in enumerate(range(0, n, block_q)):
-            seen[s, t] = bool(rows_nan[q_start : q_start + block_q].any())
+            rows = slice(q_start, q_start + block_q)
+            seen[s, t] = -1 if nan_anyway[rows].all() else int(turned_nan[rows].any())
     return seen
 
 
 def _tile_status(seen, n, block_q, block_k) -> np.ndarray:
     """0 skipped and not needed, 1 visited and fully visible, 2 visited on the diagonal,
-    3 visited but all masked (could be skipped), 4 needed but skipped."""
+    3 visited but all masked (could be skipped), 4 needed but skipped, 5 cannot be told
+    (the output is NaN without any poison)."""
     status = np.zeros(seen.shape, dtype=int)
     for s, q_start in enumerate(range(0, n, block_q)):
         q_last = min(q_start + block_q, n) - 1
         for t, k_start in enumerate(range(0, n, block_k)):
             k_last = min(k_start + block_k, n) - 1
             needed, full = k_start <= q_last, k_last <= q_start
-            if seen[s, t]:
+            if seen[s, t] < 0:
+                status[s, t] = 5
+            elif seen[s, t]:
                 status[s, t] = 1 if full else (2 if needed else 3)
             else:
                 status[s, t] = 4 if needed else 0
@@ -393,7 +404,7 @@ def figure(impl) -> Figure:
     status = _tile_status(seen, n, bq, bk)
 
     fig, axes = new_figure(13.5, 4.2, ncols=3)
-    colours = ["#f1f3f4", "#34a853", "#fbbc04", "#fa903e", "#d93025"]
+    colours = ["#f1f3f4", "#34a853", "#fbbc04", "#fa903e", "#d93025", "#5f6368"]
     labels = [
         "skipped",
         "visited, no mask needed",
@@ -406,7 +417,7 @@ def figure(impl) -> Figure:
         for j in range(n):
             grid[i, j] = status[i // bq, j // bk]
     ax = axes[0]
-    ax.imshow(grid, cmap=ListedColormap(colours), vmin=0, vmax=4, interpolation="nearest")
+    ax.imshow(grid, cmap=ListedColormap(colours), vmin=0, vmax=5, interpolation="nearest")
     for x in range(bk, n, bk):
         ax.axvline(x - 0.5, color="white", lw=1)
     for y in range(bq, n, bq):
@@ -414,7 +425,7 @@ def figure(impl) -> Figure:
     ax.plot([-0.5, n - 0.5], [-0.5, n - 0.5], color="black", lw=0.8, ls="--")
     ax.set_xlabel(f"key (tiles of block_k = {bk})")
     ax.set_ylabel(f"query (tiles of block_q = {bq})")
-    visits = int(seen.sum())
+    visits = int((seen > 0).sum())
     ax.set_title(f"Your causal tile schedule, N = {n}: {visits} of {seen.size} tiles visited", fontsize=10)
     present = sorted(set(status.flatten().tolist()) | {0, 1, 2})
     ax.legend(
