@@ -9,13 +9,17 @@ For each catalog exercise:
 * the reference passes every public test and scores the catalog's points;
 * every grader test carries points, and they add up to the catalog's points;
 * sandboxed (``--sandbox``, as ``llmkit grade`` runs them) the graders give the
-  reference the same points and the stub none, and every mutant loses points.
+  reference the same points and the stub none, and every mutant loses points;
+* every mutant is one of the support module's ``MISCONCEPTIONS``: a correctness mutant
+  fails a public test that names it (``Likely mistake [<slug>]``), a speed or memory
+  mutant loses its points saying "too slow" or "too much memory".
 
-Two pytest processes per exercise do all of it, each running its tests over several
+Three pytest processes per exercise do all of it, each running its tests over several
 implementation roots (``--impl`` given once per root): one in-process (public tests
 and graders, stub and reference, as learners run them), one sandboxed (graders only,
 stub, reference and every mutant, sharing one fork server; a mutant stops at its
-first lost point). :func:`check_catalog` spreads the processes over the cores.
+first lost point), one in-process with the public tests on the correctness mutants.
+:func:`check_catalog` spreads the processes over the cores.
 """
 
 from __future__ import annotations

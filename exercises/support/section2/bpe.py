@@ -27,6 +27,8 @@ from __future__ import annotations
 import base64
 import functools
 import random
+
+import regex
 from collections.abc import Iterable, Iterator
 
 from hypothesis import strategies as st
@@ -238,3 +240,300 @@ def synthetic_corpus(n_bytes: int, seed: int = 0, lexicon_size: int = 20000) -> 
     return "".join(synthetic_lines(n_bytes, seed, lexicon_size))
 
 
+
+
+# --- inputs the public tests and graders share --------------------------------------
+
+# Sennrich et al.'s classic words, then punctuation, a contraction, numbers, unicode.
+CORPUS = (
+    "low low low low low lower lower widest widest widest newest newest newest newest newest newest\n"
+    "the cat sat on the mat. The cat's hat? 42 cats! naïve café 😀😀\n"
+)
+ENDOFTEXT = "<|endoftext|>"
+SPECIAL_TEXT = ("hello world" + ENDOFTEXT) * 5 + ENDOFTEXT * 2
+# Tiny texts whose merges hinge on ties: (text, vocab_size).
+TIE_CASES = [
+    ("zy ab", 257),  # three pairs, one each: (z, y) is the greatest
+    ("ab ba ab ba", 258),
+    ("abc bca cab", 259),
+    ("xabc xabc yab cyab", 262),  # later ties between merged tokens
+    ("hug pug pun bun hugs", 266),
+]
+
+EMOJI = ["😀", "👍🏽", "❤️", "🚀", "👨‍👩‍👧"]
+no_surrogates = st.characters(blacklist_categories=("Cs",))
+# Characters assigned in this Python's Unicode database. Newer ones (e.g. CJK
+# extension J) are letters to a recent `regex` but not yet to tiktoken's Rust regex,
+# so the two pre-tokenizers, both correct for their Unicode version, would differ.
+assigned = st.characters(blacklist_categories=("Cs", "Cn"))
+fragments = st.one_of(
+    st.text(alphabet="abcde", min_size=1, max_size=6),  # few letters: many repeated pairs and ties
+    st.sampled_from([" the", " a", "ab", "ba", "aaa", "'s", "'ll", "'re", "'", "12", "3", "!?", "..."]),
+    st.text(alphabet=" \t\n\r", min_size=1, max_size=5),  # whitespace runs
+    st.sampled_from(EMOJI + ["é", "日本", "Ω", "ß", "\u00a0", "\u3000"]),
+    st.text(assigned, min_size=1, max_size=3),
+)
+
+
+@st.composite
+def corpora(draw_st, specials=(), max_fragments=60, words=()):
+    """Text joined from random fragments (and ``words``), special tokens among them
+    (repeated, adjacent)."""
+    pieces = fragments if not words else st.one_of(fragments, st.sampled_from(list(words)))
+    parts = draw_st(st.lists(pieces, max_size=max_fragments))
+    if specials:
+        n = draw_st(st.integers(0, max(1, len(parts) // 3)))
+        for _ in range(n):
+            pos = draw_st(st.integers(0, len(parts)))
+            parts.insert(pos, draw_st(st.sampled_from(list(specials))) * draw_st(st.integers(1, 2)))
+    return "".join(parts)
+
+
+@st.composite
+def chunked(draw_st, text, max_cuts=12):
+    """``text`` cut at random places (inside words, inside special tokens, empty chunks)."""
+    cuts = sorted(draw_st(st.lists(st.integers(0, len(text)), max_size=max_cuts)))
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+
+
+def is_unicode_decode_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a UnicodeDecodeError (as raised, or as a sandboxed run reports it)."""
+    return isinstance(exc, UnicodeDecodeError) or "UnicodeDecodeError" in f"{type(exc).__name__}: {exc}"
+
+
+# --- misconceptions: what each known mistake returns ---------------------------------
+#
+# Trainer and encoder mistakes cannot be computed here without writing a trainer or an
+# encoder (which would solve the exercise), so their variants replay what the mistaken
+# code returned on the public tests' fixed inputs, pasted below (computed once with the
+# mutants in graders/mutants/section2/). A variant given other inputs raises, and the
+# check passes it over. Mistakes a test can see for itself (a merge that crosses a
+# pre-token, a special token's bytes in a merge, a vocabulary larger than vocab_size)
+# are named by the test directly, on any input.
+
+# train_bpe(text, vocab_size)'s merges with the tie rule wrong, keyed by (text, vocab_size).
+_MERGES_TIES_TO_SMALLEST = {
+    (CORPUS, 300): [
+        (b"e", b"s"), (b"es", b"t"), (b" ", b"n"), (b"l", b"o"), (b"lo", b"w"), (b" ", b"low"),
+        (b" n", b"e"), (b" ne", b"w"), (b" new", b"est"), (b"a", b"t"), (b" ", b"c"),
+        (b" ", b"w"), (b" c", b"at"), (b" w", b"i"), (b" wi", b"d"), (b" wid", b"est"),
+        (b"h", b"e"), (b" low", b"e"), (b" lowe", b"r"), (b"t", b"he"), (b"\x98", b"\x80"),
+        (b"\x9f", b"\x98\x80"), (b"\xf0", b"\x9f\x98\x80"), (b" ", b"4"), (b" ", b"T"),
+        (b" ", b"h"), (b" ", b"m"), (b" ", b"o"), (b" ", b"s"), (b" ", b"the"),
+        (b" ", b"\xf0\x9f\x98\x80"), (b" 4", b"2"), (b" T", b"he"), (b" c", b"a"),
+        (b" ca", b"f"), (b" caf", b"\xc3"), (b" caf\xc3", b"\xa9"), (b" cat", b"s"),
+        (b" h", b"at"), (b" m", b"at"), (b" n", b"a"), (b" na", b"\xc3"),
+        (b" na\xc3", b"\xaf"), (b" na\xc3\xaf", b"v"),
+    ],
+    (SPECIAL_TEXT, 264): [
+        (b" ", b"w"), (b" w", b"o"), (b" wo", b"r"), (b" wor", b"l"), (b" worl", b"d"),
+        (b"e", b"l"), (b"el", b"l"),
+    ],
+    ("zy ab", 257): [(b" ", b"a")],
+    ("ab ba ab ba", 258): [(b" ", b"b"), (b" b", b"a")],
+    ("abc bca cab", 259): [(b"a", b"b"), (b" ", b"b"), (b" ", b"c")],
+    ("xabc xabc yab cyab", 262): [
+        (b"a", b"b"), (b"ab", b"c"), (b"x", b"abc"), (b"y", b"ab"), (b" ", b"c"), (b" ", b"xabc"),
+    ],
+    ("hug pug pun bun hugs", 266): [
+        (b"u", b"g"), (b" ", b"p"), (b"h", b"ug"), (b"u", b"n"), (b" ", b"b"), (b" ", b"hug"),
+        (b" b", b"un"), (b" hug", b"s"), (b" p", b"ug"), (b" p", b"un"),
+    ],
+}  # fmt: skip
+_MERGES_TIES_BY_IDS = {
+    (CORPUS, 300): [
+        (b"s", b"t"), (b"e", b"st"), (b"o", b"w"), (b"l", b"ow"), (b" ", b"n"), (b" n", b"e"),
+        (b" ne", b"w"), (b" new", b"est"), (b"a", b"t"), (b" ", b"low"), (b" ", b"c"),
+        (b" c", b"at"), (b"w", b"i"), (b"wi", b"d"), (b"wid", b"est"), (b"h", b"e"),
+        (b" ", b"widest"), (b" low", b"e"), (b" lowe", b"r"), (b"\xf0", b"\x9f"),
+        (b"\xf0\x9f", b"\x98"), (b"\xf0\x9f\x98", b"\x80"), (b"t", b"he"),
+        (b"\xf0\x9f\x98\x80", b"\xf0\x9f\x98\x80"), (b" cat", b"s"), (b" c", b"a"),
+        (b" ca", b"f"), (b" caf", b"\xc3"), (b" caf\xc3", b"\xa9"), (b" n", b"a"),
+        (b" na", b"\xc3"), (b" na\xc3", b"\xaf"), (b" na\xc3\xaf", b"v"),
+        (b" na\xc3\xafv", b"e"), (b"s", b"at"), (b"o", b"n"), (b"m", b"at"), (b"h", b"at"),
+        (b"T", b"he"), (b"4", b"2"), (b"'", b"s"), (b" ", b"42"), (b" ", b"The"),
+        (b" ", b"hat"),
+    ],
+    ("xabc xabc yab cyab", 262): [
+        (b"a", b"b"), (b"ab", b"c"), (b"y", b"ab"), (b"x", b"abc"), (b"c", b"yab"), (b" ", b"cyab"),
+    ],
+    ("hug pug pun bun hugs", 266): [
+        (b"u", b"g"), (b"u", b"n"), (b"h", b"ug"), (b" ", b"p"), (b" p", b"un"),
+        (b" p", b"ug"), (b"hug", b"s"), (b"b", b"un"), (b" ", b"bun"), (b" ", b"hugs"),
+    ],
+}  # fmt: skip
+
+
+def _pasted_merges(table):
+    """A ``train_bpe`` variant that returns the pasted merges (vocab_size may be smaller
+    than the pasted one: training is greedy, so fewer slots give a prefix)."""
+
+    def variant(text, vocab_size, special_tokens=()):
+        for (known, size), merges in table.items():
+            if known == text and vocab_size <= size:
+                return merges[: len(merges) - (size - vocab_size)]
+        raise LookupError("no pasted merges for this text")
+
+    return variant
+
+
+# Encoding by frequency, on the text of the public test with the CORPUS vocabulary: in
+# " newestlowest" the pair (e, s) occurs twice, so it merges before (o, w), whose rank is lower.
+FREQUENCY_TEXT = "the newest cats sat lower<|endoftext|> café 😀! the newestlowest hat"
+_ENCODED_BY_FREQUENCY = {
+    FREQUENCY_TEXT: [
+        116, 276, 264, 271, 295, 271, 298, 278, 300, 32, 99, 97, 102, 195, 169, 32, 240, 159,
+        152, 128, 33, 298, 264, 108, 111, 262, 265, 32, 104, 97, 116,
+    ],
+}  # fmt: skip
+
+
+def _encoded_by_frequency(vocab, merges, special_tokens, text):
+    if len(merges) != 44:  # the CORPUS vocabulary (vocab_size 300) only
+        raise LookupError("no pasted ids for this vocabulary")
+    return _ENCODED_BY_FREQUENCY[text]
+
+
+# Overlapping special tokens tried shortest first: how such code cuts the public test's
+# texts, keyed by (special tokens, text).
+_CUT_SHORTEST_FIRST = {
+    (("<|a|>", "<|a|><|a|>"), "x<|a|><|a|><|a|>y<|a|>"): ["x", "<|a|>", "<|a|>", "<|a|>", "y", "<|a|>"],
+    (("<s>", "<s></s>", "</s>"), "a<s></s>b<s>c</s><s></s></s>"):
+        ["a", "<s>", "</s>", "b", "<s>", "c", "</s>", "<s>", "</s>", "</s>"],
+    (("==", "==="), "a===b====c=="): ["a", "==", "=b", "==", "==", "c", "=="],
+}  # fmt: skip
+
+
+def _shortest_special_first(vocab, merges, special_tokens, text):
+    return encode_parts(vocab, list(special_tokens), _CUT_SHORTEST_FIRST[(tuple(special_tokens), text)])
+
+
+def _each_chunk_alone(vocab, merges, special_tokens, chunks):
+    """encode_iterable that encodes every chunk on its own: tiktoken, chunk by chunk."""
+    enc = tiktoken_encoding(with_specials(vocab, special_tokens), special_tokens)
+    return [i for chunk in chunks for i in enc.encode(chunk, allowed_special="all")]
+
+
+def _each_token_decoded(vocab, ids):
+    return "".join(vocab[i].decode("utf-8", errors="replace") for i in ids)
+
+
+PRETOKENS = "Pre-tokens, special tokens and the vocabulary"
+MISCONCEPTIONS = Misconceptions(
+    "exercises/section2/README.md",
+    Misconception(
+        "ties_to_smallest",
+        "ties broken to the smallest pair",
+        "among equally frequent pairs take the greatest (left, right) tuple of bytes: "
+        "max(counts, key=lambda p: (counts[p], p))",
+        readme="Ties between equally frequent pairs",
+        variants={"train_bpe": _pasted_merges(_MERGES_TIES_TO_SMALLEST)},
+    ),
+    Misconception(
+        "ties_by_ids",
+        "ties broken by token ids",
+        "compare the pairs' bytes, not their ids: a merged token's id (256 + k) says when it "
+        "was learned, not how its bytes sort",
+        readme="Ties between equally frequent pairs",
+        variants={"train_bpe": _pasted_merges(_MERGES_TIES_BY_IDS)},
+    ),
+    Misconception(
+        "merges_across_pretokens",
+        "merges across pre-tokens",
+        "split the text with GPT2_PATTERN first and count pairs inside each pre-token only",
+        readme=PRETOKENS,
+    ),
+    Misconception(
+        "special_tokens_merged",
+        "special tokens trained on as text",
+        "cut the text at the special tokens before pre-tokenizing: their bytes never take part in merges",
+        readme=PRETOKENS,
+    ),
+    Misconception(
+        "vocab_size_excludes_specials",
+        "special tokens added on top of vocab_size",
+        "vocab_size counts the whole vocabulary: 256 bytes + merges + special tokens",
+        readme=PRETOKENS,
+    ),
+    Misconception(
+        "encode_by_frequency",
+        "encoding merges the most frequent pair",
+        "encoding replays the merges by rank: in each pre-token merge the adjacent pair that "
+        "comes earliest in merges, whatever its count",
+        readme="Encoding by rank",
+        variants={"Tokenizer.encode": _encoded_by_frequency},
+    ),
+    Misconception(
+        "special_shortest_wins",
+        "the shorter special token wins",
+        "where special tokens overlap the longest wins: sort them longest first before "
+        "joining them into one regex alternation",
+        readme="Encoding by rank",
+        variants={"Tokenizer.encode": _shortest_special_first},
+    ),
+    Misconception(
+        "encode_iterable_per_chunk",
+        "each chunk encoded on its own",
+        "a chunk may end inside a word or a special token: hold back the unfinished tail and "
+        "encode it with the next chunk",
+        readme="Streaming with encode_iterable",
+        variants={"Tokenizer.encode_iterable": _each_chunk_alone},
+    ),
+    Misconception(
+        "encode_iterable_reads_all",
+        "encode_iterable reads all its input first",
+        "a generator must encode and yield as it reads; joining the whole input first "
+        "holds it all in memory",
+        readme="Streaming with encode_iterable",
+        kind="memory",
+    ),
+    Misconception(
+        "decode_per_token",
+        "each token decoded on its own",
+        "join all the tokens' bytes, then decode once: a character can be split across tokens",
+        readme="Decoding bytes",
+        variants={"Tokenizer.decode": _each_token_decoded},
+    ),
+    Misconception(
+        "decode_strict",
+        "strict UTF-8 decoding",
+        "ids can spell bytes that are not valid UTF-8: decode with errors='replace' (U+FFFD)",
+        readme="Decoding bytes",
+    ),
+    Misconception(
+        "no_pretoken_cache",
+        "no cache of encoded pre-tokens",
+        "text repeats the same pre-tokens: remember each one's ids instead of merging it again",
+        readme="Training and encoding speed",
+        kind="speed",
+    ),
+    Misconception(
+        "train_recounts_occurrences",
+        "training recounts every pre-token occurrence",
+        "count each distinct pre-token once, with its number of occurrences",
+        readme="Training and encoding speed",
+        kind="speed",
+    ),
+)
+
+
+def merge_outside_pretokens(
+    text: str, special_tokens: list[str], merges: list[tuple[bytes, bytes]]
+) -> tuple[str, bytes] | None:
+    """The first merged token that no pre-token of ``text`` contains, with the slug of the
+    mistake it shows (``special_tokens_merged`` when it comes from a special token's
+    bytes, else ``merges_across_pretokens``), or None. Text is cut at each special token
+    with ``str.split``, so overlapping special tokens are not supported."""
+    pieces = [text]
+    for s in special_tokens:
+        pieces = [p for piece in pieces for p in piece.split(s)]
+    inside = [t.encode("utf-8") for piece in pieces for t in regex.findall(GPT2_PATTERN, piece)]
+    with_specials_left_in = [t.encode("utf-8") for t in regex.findall(GPT2_PATTERN, text)]
+    for a, b in merges:
+        token = a + b
+        if not any(token in t for t in inside):
+            from_special = any(token in t for t in with_specials_left_in) or any(
+                token in s.encode("utf-8") for s in special_tokens
+            )
+            return ("special_tokens_merged" if from_special else "merges_across_pretokens"), token
+    return None
