@@ -378,11 +378,6 @@ def exercise_notebook(catalog: Catalog, ex: Exercise, tests: list[GraderTest]):
             f"%%llmkit_public_tests {ex.id}\n{public.rstrip()}",
             metadata=_nbgrader_meta("public_tests", locked=True),
         ),
-        v4.new_markdown_cell(
-            f"## Picture your code\n\nThe figure at the top, drawn with your `{ex.module}` "
-            f"(as `llmkit show {ex.id}` does). Run it again after each change."
-        ),
-        v4.new_code_cell(f"llmkit_nb.show({json.dumps(ex.id)})"),
         v4.new_code_cell(
             _test_cell_source(ex, points, gpu_names),
             metadata=_nbgrader_meta("tests", grade=True, locked=True, points=points),
@@ -395,7 +390,14 @@ def exercise_notebook(catalog: Catalog, ex: Exercise, tests: list[GraderTest]):
                 metadata=_nbgrader_meta("gpu_tests", grade=True, locked=True, points=gpu_points),
             )
         )
-    cells.append(v4.new_markdown_cell(_hints_and_resources(ex)))
+    cells += [
+        v4.new_markdown_cell(
+            f"## Picture your code\n\nThe figure at the top, drawn with your `{ex.module}` "
+            f"(as `llmkit show {ex.id}` does). Run it again after each change."
+        ),
+        v4.new_code_cell(f"llmkit_nb.show({json.dumps(ex.id)})"),
+        v4.new_markdown_cell(_hints_and_resources(ex)),
+    ]
     nb = v4.new_notebook(
         cells=cells,
         metadata={
