@@ -3,8 +3,9 @@
 Your cell and your lstm() are compared with torch.nn.LSTMCell and torch.nn.LSTM
 carrying the same weights, on a few drawn cases each (batch sizes, input and hidden
 sizes, with and without bias, float32 and float64, with and without a state). When a
-check fails it says which known mistake your output looks like. The hidden graders
-draw more cases and also compare gradients and time your cell against torch's.
+check fails it says which known mistake your output looks like. lstm()'s gradients are
+compared too (float64). The hidden graders draw more cases, also compare the cell's
+gradients and time your cell against torch's.
 """
 
 import pytest

@@ -98,7 +98,8 @@ def edit_gates(
             if pin and gate in pin:
                 block = block * 0 + (pin[gate] * SATURATED if name == "bias_ih" else 0.0)
             rows.append(block)
-        out[name] = torch.cat(rows) if bias_hh or name != "bias_hh" else torch.cat(rows) * 0
+        joined = torch.cat(rows)
+        out[name] = joined * 0 if name == "bias_hh" and not bias_hh else joined
     return out
 
 
@@ -125,16 +126,20 @@ class Run(nn.Module):
 
     def step(self, x, state=None, **edits) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of ``nn.LSTMCell``: (h, c)."""
-        torch_cell = nn.LSTMCell(self.input_size, self.hidden_size).to(x.dtype)
-        return functional_call(torch_cell, self.edited(**edits), (x, state))
+        return functional_call(self._torch("cell"), self.edited(**edits), (x, state))
 
     def layer(self, x, state=None, **edits):
         """``nn.LSTM`` over x (T, B, I) from state (h, c), each (B, H): (outputs, (h_n, c_n))."""
-        torch_layer = nn.LSTM(self.input_size, self.hidden_size).to(x.dtype)
         params = {f"{name}_l0": p for name, p in self.edited(**edits).items()}
         hx = None if state is None else (state[0][None], state[1][None])
-        out, (h_n, c_n) = functional_call(torch_layer, params, (x, hx))
+        out, (h_n, c_n) = functional_call(self._torch("layer"), params, (x, hx))
         return out, (h_n[0], c_n[0])
+
+    def _torch(self, kind: str) -> nn.Module:
+        """torch's module, with no weights of its own (the meta device: nothing is drawn
+        from the global generator): functional_call supplies them."""
+        make = nn.LSTMCell if kind == "cell" else nn.LSTM
+        return make(self.input_size, self.hidden_size, device="meta")
 
 
 def cell_oracle(cell: nn.LSTMCell) -> Run:
