@@ -8,7 +8,6 @@ copies (``support.finetune``). Shapes come from hypothesis, values from seeded
 generators; the run's seed is printed and replayable with --seed.
 """
 
-import contextlib
 import copy
 import math
 
@@ -31,23 +30,14 @@ from llmkit.testing import (
 pytestmark = pytest.mark.exercise("5.1")
 support = load_support("5.1")
 mistakes = support.MISCONCEPTIONS
+diagnosed_as = support.diagnosed_as
+# The inputs the public tests draw too (exercises/support/section5/lora.py).
 layer_case, make_layer, load_random_adapter, describe = (
     support.layer_case,
     support.make_layer,
     support.load_random_adapter,
     support.describe,
 )
-
-
-@contextlib.contextmanager
-def diagnosed_as(slug):
-    """A check failing inside the block names ``slug`` (None: no diagnosis)."""
-    try:
-        yield
-    except CheckFailure as failure:
-        if slug is None:
-            raise
-        raise mistakes.failure(slug, str(failure)) from None
 
 
 # --- the layer (9 points) ----------------------------------------------------
@@ -215,14 +205,13 @@ def test_gradients_reach_only_A_and_B(impl, c):
 
 
 def merge_setup(impl, c, offset):
-    """(layer, x, base weight, float64 update, output before any call, the suspects' arguments)."""
+    """(layer, x, output before any call, the oracle's and the suspects' arguments)."""
     layer, _, w, b = make_layer(impl, c)
     rng = Draw(c["seed"] + offset)
     a, bb = load_random_adapter(layer, c, rng)
     layer.eval()
     x = rng.tensor(*c["batch"], 4, c["in_f"], dtype=c["dtype"])
-    delta = (c["alpha"] / c["r"]) * bb.to(torch.float64) @ a.to(torch.float64)
-    return layer, x, w, delta, layer(x), (x, w, b, a, bb, c["r"], c["alpha"])
+    return layer, x, layer(x), (x, w, b, a, bb, c["r"], c["alpha"])
 
 
 def check_merged_flag(layer, expected: bool, after: str) -> None:
@@ -230,34 +219,44 @@ def check_merged_flag(layer, expected: bool, after: str) -> None:
         raise CheckFailure(f"after {after}, merged should be {expected}, got {layer.merged!r}")
 
 
-def weight_suspects(calls, args):
-    return mistakes.on("base.weight after calls", calls, *args)
-
-
-def output_suspects(calls, args):
-    return mistakes.on("output after calls", calls, *args)
+def make_calls(layer, calls, args, c, hint: str) -> None:
+    """Call ``layer.merge()`` / ``unmerge()`` in the order ``calls`` gives; after each, check
+    the flag, base.weight and the output against the formula (``support.after_calls``)."""
+    x, w, b, a, bb, r, alpha = args
+    for i, call in enumerate(calls):
+        getattr(layer, call)()
+        done = calls[: i + 1]
+        said = "; ".join(f"{name}()" for name in done)
+        weight, out, merged = support.after_calls(done, x, w, b, a, bb, alpha / r)
+        check_merged_flag(layer, merged, said)
+        assert_close(
+            layer.state_dict()["base.weight"],
+            weight,
+            name=f"base.weight after {said} on {describe(c)}",
+            hint=hint,
+            suspects=mistakes.on("base.weight after calls", done, *args),
+        )
+        assert_close(
+            layer(x),
+            out,
+            name=f"output after {said} on {describe(c)}",
+            hint="merging must not change the output: while merged, forward returns self.base(x) alone",
+            suspects=mistakes.on("output after calls", done, *args),
+        )
 
 
 @pytest.mark.points(2)
 @settings(max_examples=20)
 @given(c=layer_case(min_r=2))
 def test_merged_equals_unmerged(impl, c):
-    layer, x, w, delta, before, args = merge_setup(impl, c, 4)
-    layer.merge()
-    check_merged_flag(layer, True, "merge()")
-    assert_close(
-        layer.state_dict()["base.weight"],
-        (w.to(torch.float64) + delta).to(c["dtype"]),
-        name=f"base.weight after merge() of {describe(c)}",
-        hint="merge adds (alpha / r) * B @ A to base.weight, with the same scaling as forward",
-        suspects=weight_suspects(["merge"], args),
-    )
+    layer, x, before, args = merge_setup(impl, c, 4)
+    hint = "merge adds (alpha / r) * B @ A to base.weight, with the same scaling as forward"
+    make_calls(layer, ["merge"], args, c, hint)
     assert_close(
         layer(x),
         before,
         name=f"output after merge() vs before, {describe(c)}",
         hint="once merged, forward returns base(x) alone: the update is inside base.weight",
-        suspects=output_suspects(["merge"], args),
     )
 
 
@@ -265,59 +264,27 @@ def test_merged_equals_unmerged(impl, c):
 @settings(max_examples=10)
 @given(c=layer_case())
 def test_merging_twice_adds_once(impl, c):
-    layer, x, w, delta, before, args = merge_setup(impl, c, 5)
-    layer.merge()
-    layer.merge()
-    check_merged_flag(layer, True, "merge(); merge()")
-    assert_close(
-        layer.state_dict()["base.weight"],
-        (w.to(torch.float64) + delta).to(c["dtype"]),
-        name="base.weight after merge() twice",
-        hint="merge() on a merged layer must do nothing: check self.merged first",
-        suspects=weight_suspects(["merge", "merge"], args),
-    )
-    assert_close(
-        layer(x),
-        before,
-        name="output after merge() twice",
-        suspects=output_suspects(["merge", "merge"], args),
-    )
+    layer, x, before, args = merge_setup(impl, c, 5)
+    hint = "merge() on a merged layer must do nothing: check self.merged first"
+    make_calls(layer, ["merge", "merge"], args, c, hint)
+    assert_close(layer(x), before, name="output after merge() twice vs before")
 
 
 @pytest.mark.points(2)
 @settings(max_examples=15)
-@given(c=layer_case())
-def test_unmerge_restores_the_base(impl, c):
-    layer, x, w, delta, before, args = merge_setup(impl, c, 6)
-    layer.unmerge()  # not merged: nothing to undo
-    check_merged_flag(layer, False, "unmerge() on a layer that was never merged")
-    assert_close(
-        layer.state_dict()["base.weight"],
-        w,
-        name="base.weight after unmerge() of an unmerged layer",
-        rtol=0,
-        atol=0,
-        hint="unmerge() when not merged must do nothing",
-        suspects=weight_suspects(["unmerge"], args),
-    )
-    layer.merge()
-    layer.unmerge()
-    layer.unmerge()
-    calls = ["unmerge", "merge", "unmerge", "unmerge"]
-    check_merged_flag(layer, False, "merge(); unmerge(); unmerge()")
-    assert_close(
-        layer.state_dict()["base.weight"],
-        w,
-        name="base.weight after merge(); unmerge(); unmerge()",
-        hint="unmerge subtracts exactly what merge added, once",
-        suspects=weight_suspects(calls, args),
-    )
-    assert_close(
-        layer(x), before, name="output after merge(); unmerge()", suspects=output_suspects(calls, args)
-    )
+@given(c=layer_case(), more=support.merge_calls(max_size=4))
+def test_unmerge_restores_the_base(impl, c, more):
+    layer, x, before, args = merge_setup(impl, c, 6)
+    hint = "unmerge() subtracts exactly what merge() added, once; when not merged it does nothing"
+    # Never merged, then a round trip with a second unmerge, then any further calls.
+    calls = ["unmerge", "merge", "unmerge", "unmerge", *more]
+    make_calls(layer, calls, args, c, hint)
+    if calls[-1] == "merge":
+        layer.unmerge()
+    assert_close(layer(x), before, name=f"output after {'(); '.join(calls)}(); unmerge() vs before")
     # Training goes on after an unmerge: the next merge must use the new B.
+    _, w, _, a, *_ = args
     b_new = Draw(c["seed"] + 7).tensor(c["out_f"], c["r"], dtype=c["dtype"])
-    a = layer.state_dict()["lora_A"]
     layer.load_state_dict({"lora_B": b_new}, strict=False)
     layer.merge()
     new_delta = (c["alpha"] / c["r"]) * b_new.to(torch.float64) @ a.to(torch.float64)
