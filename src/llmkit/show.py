@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmkit.catalog import Catalog, Exercise
+from llmkit.compute import configure_compute
 from llmkit.impl import ImplementationError, resolve_root
 
 
@@ -32,6 +33,7 @@ def draw(catalog: Catalog, exercise: Exercise, impl: str | None, out_dir: Path) 
     ``out_dir/<id>.png``."""
     from llmkit.support import SupportError, load_support
 
+    configure_compute()
     try:
         module = resolve_root(impl, catalog.root).load(exercise)
     except ImplementationError as exc:

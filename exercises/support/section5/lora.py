@@ -475,15 +475,6 @@ def figure(impl) -> Figure:
     ranks 1, 2 and 4, alpha = 2r) against full fine-tuning and the frozen model, and the
     share of parameters each trains, counted with ``impl.trainable_parameters`` (also for
     a TinyTransformer's q_proj and v_proj, and for one 4096 x 4096 ``LoRALinear``)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # toy-sized ops: threads only spin against each other on a busy machine
-    try:
-        return _figure(impl)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _figure(impl) -> Figure:
     task = toy_task(seed=1)
     frozen = mse(task.model(task.x), task.y)
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmkit.catalog import Catalog, CatalogError, Exercise
+from llmkit.compute import configure_compute
 from llmkit.impl import resolve_root
 from llmkit.nbgrader.merge import MergeError, answer_cell
 from llmkit.nbgrader.narrative import exercise_narrative
@@ -422,6 +423,7 @@ def build_course(
         raise BuildError(f"{exc.name} is not installed: pip install -e '.[instructor]'") from None
     course_dir = Path(course_dir).resolve()
     check_course_dir(course_dir)
+    configure_compute()  # the figures run the reference's code
     exercises = select_exercises(catalog, sections, exercise_ids)
     tests = collect_grader_tests(catalog, exercises)
     built = []

@@ -4,13 +4,13 @@ and hypothesis's profile and seed."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import pytest
 
 from llmkit.catalog import CatalogError, load_catalog
+from llmkit.compute import configure_compute
 from llmkit.impl import ImplementationError, ImplementationRoot, resolve_root
 from llmkit.plugin.state import STATE, RunState
 
@@ -74,17 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ImplementationError as exc:
         raise pytest.UsageError(str(exc)) from None
     if catalog is not None:
-        # One thread for torch and for numpy's BLAS: exercise-sized ops gain nothing from
-        # threads, and on busy shared machines idle workers made timings vary 10-100x.
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(1)
-        threadpool_limits(1)
-        if not torch.cuda.is_available():
-            # Triton kernels run on the CPU through Triton's interpreter, which must be
-            # chosen before triton is imported.
-            os.environ.setdefault("TRITON_INTERPRET", "1")
+        configure_compute()
     stop_early = config.getoption("--stop-at-first-loss")
     state = config.stash[STATE] = RunState(catalog, catalog_error, roots, seed, stop_early)
     _configure_hypothesis(config, seed)
