@@ -15,7 +15,6 @@ from hypothesis import example, given, settings
 from llmkit.testing import (
     Draw,
     assert_close,
-    assert_finite,
     format_bytes,
     load_support,
     measure_memory,
@@ -25,6 +24,11 @@ from llmkit.testing import (
 pytestmark = pytest.mark.exercise("7.1")
 support = load_support("7.1")
 mistakes = support.MISCONCEPTIONS
+OUT_HINT = (
+    "NaN: a row never written (torch.empty gives NaN in these tests), exp() of a score without the "
+    "running max subtracted, or a query that saw no key (0 / 0). Wrong values: rescale l and acc when "
+    "the max grows, out = acc / l, scores times sm_scale, causal mask in global indices"
+)
 
 
 def check(impl, case, dtype):
@@ -38,7 +42,9 @@ def check(impl, case, dtype):
         out, lse = impl.flash_attention_torch(q, k, v, **kwargs)
     want_out, want_lse = support.attention_and_lse(q, k, v, causal, sm_scale)
     where = support.describe(shape, block_q, block_k, causal, sm_scale)
-    assert_close(out, want_out, name=f"out for {where}", suspects=mistakes.on("out", q, k, v, **kwargs))
+    assert_close(
+        out, want_out, name=f"out for {where}", hint=OUT_HINT, suspects=mistakes.on("out", q, k, v, **kwargs)
+    )
     assert_close(
         lse,
         want_lse,
@@ -65,18 +71,19 @@ def test_matches_attention_float32(impl, case):
     check(impl, case, torch.float32)
 
 
-def test_large_logits(impl, draw):
-    """Scores around +-1000: exp() overflows without the running maximum."""
-    q, k = (draw.tensor(1, 2, 30, 16, dtype=torch.float64, scale=30.0) for _ in range(2))
-    v = draw.tensor(1, 2, 30, 16, dtype=torch.float64)
-    hint = "subtract the running maximum inside exp(); start m at -inf (exp(-inf) = 0 is fine)"
+def test_large_logits(impl):
+    """Scores around +-1000: exp() overflows without the running maximum. (Fixed values:
+    every row's logsumexp is far from exp()'s overflow at 709, so the diagnosis is sure.)"""
+    rng = Draw(2)
+    q, k = (rng.tensor(1, 2, 30, 16, dtype=torch.float64, scale=30.0) for _ in range(2))
+    v = rng.tensor(1, 2, 30, 16, dtype=torch.float64)
     for causal in (False, True):
         kwargs = dict(causal=causal, block_q=8, block_k=8)
         out, lse = impl.flash_attention_torch(q, k, v, **kwargs)
-        assert_finite(out, name=f"out with large logits, causal={causal}", hint=hint)
         want_out, want_lse = support.attention_and_lse(q, k, v, causal)
         name = f"with large logits, (B, H, N, D)=(1, 2, 30, 16), blocks of 8, causal={causal}"
-        assert_close(out, want_out, name=f"out {name}", suspects=mistakes.on("out", q, k, v, **kwargs))
+        suspects = mistakes.on("out", q, k, v, **kwargs)
+        assert_close(out, want_out, name=f"out {name}", hint=OUT_HINT, suspects=suspects)
         assert_close(lse, want_lse, name=f"lse {name}", suspects=mistakes.on("lse", q, k, v, **kwargs))
 
 

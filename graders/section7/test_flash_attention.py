@@ -16,7 +16,6 @@ from llmkit.testing import (
     CheckFailure,
     Draw,
     assert_close,
-    assert_finite,
     format_bytes,
     load_support,
     peak_memory_of_call,
@@ -49,9 +48,10 @@ def unpack(result, name="flash_attention_torch"):
 
 
 OUT_HINT = (
-    "check that a new running maximum rescales both l and acc by exp(m_old - m_new), that "
-    "out = acc / l at the end, that scores use sm_scale (default 1/sqrt(D)), and that the causal "
-    "mask uses global indices (query q_start + i sees key k_start + j iff k_start + j <= q_start + i)"
+    "check that exp() is taken of score - m (m the running maximum), that a new maximum "
+    "rescales both l and acc by exp(m_old - m_new), that out = acc / l at the end, that scores "
+    "use sm_scale (default 1/sqrt(D)), and that the causal mask uses global indices (query "
+    "q_start + i sees key k_start + j iff k_start + j <= q_start + i)"
 )
 
 
@@ -159,18 +159,14 @@ def test_large_logits(impl, draw):
     """Scores around +-1000: exp overflows float64 without the running max (float32 at 88)."""
     shape = (1, 2, 50, 16)
     q, k, v = (draw.tensor(*shape, dtype=torch.float64, scale=s) for s in (30.0, 30.0, 1.0))
-    hint = "subtract the running maximum inside exp(); start m at -inf, and exp(-inf) = 0 is fine"
-    for causal in (False, True):
+    for causal in (False, True):  # NaN or inf: assert_close says where, the suspects say why
         out, lse = unpack(impl.flash_attention_torch(q, k, v, causal=causal, block_q=16, block_k=8))
-        assert_finite(out, name="out with large logits", hint=hint)
-        assert_finite(lse, name="lse with large logits", hint=hint)
         want_out, want_lse = support.attention_and_lse(q, k, v, causal)
         name = f"with large logits, causal={causal}, block_q=16, block_k=8"
         check_out(out, want_out, f"float64 out {name}", q, k, v, causal, None, 16, 8)
         check_lse(lse, want_lse, f"float64 lse {name}", q, k, v, causal, None, 16, 8)
         q32, k32, v32 = (t.to(torch.float32) for t in (q, k, v))
         out32, lse32 = unpack(impl.flash_attention_torch(q32, k32, v32, causal=causal, block_q=16, block_k=8))
-        assert_finite(out32, name="float32 out with large logits", hint=hint)
         # float32 rounding of scores near 1000 moves near-one-hot weights: loose tolerance
         want32, want_lse32 = support.attention_and_lse(q32, k32, v32, causal)
         check_out(

@@ -163,6 +163,20 @@ def no_rescale_sum(q, k, v, causal=False, sm_scale=None, block_q=64, block_k=64)
     return _no_rescale(q, k, v, causal, sm_scale, block_k, acc_rescaled=True, sum_rescaled=False)
 
 
+def overflow_rows(q, k, v, causal=False, sm_scale=None, dtype=None):
+    """(out, lse) of attention whose exp() never subtracts a maximum, computed in ``dtype``
+    (q's by default): exact while a row's sum of exp(s) fits in the dtype; past that the sum
+    is inf and out = inf / inf = NaN (lse inf); where every exp(s) underflows to 0,
+    out = 0 / 0 = NaN (lse -inf). Rows near either edge may round either way."""
+    out, lse = attention_and_lse(*(t.detach().to(torch.float64) for t in (q, k, v)), causal, sm_scale)
+    info = torch.finfo(dtype or q.dtype)
+    over = lse >= math.log(info.max)
+    under = lse < math.log(info.smallest_normal * info.eps) - math.log(2) / 2
+    out = out.masked_fill((over | under)[..., None], math.nan)
+    lse = lse.masked_fill(over, math.inf).masked_fill(under, -math.inf)
+    return out.to(q.dtype), lse.to(q.dtype)
+
+
 def no_final_normalisation(q, k, v, causal=False, sm_scale=None, block_q=64, block_k=64):
     """out = sum_j exp(s_j - max) v_j, never divided by the sum of the weights."""
     scores = _masked_scores(q, k, sm_scale, _causal(q.shape[-2]) if causal else None)
@@ -250,6 +264,18 @@ MISCONCEPTIONS = Misconceptions(
         "adding the new tile's row sums, exactly as you do for acc",
         readme="The running maximum and the rescale",
         variants=_out_and_lse(no_rescale_sum),
+    ),
+    Misconception(
+        "no_running_max",
+        "exp() of the raw scores",
+        "without the running maximum exp(s) overflows once a score passes 709 (float64) or 88 "
+        "(float32), and inf / inf is NaN: keep m, subtract it inside exp(), rescale when it grows",
+        readme="The running maximum and the rescale",
+        variants=_out_and_lse(
+            lambda q, k, v, causal=False, sm_scale=None, block_q=64, block_k=64: overflow_rows(
+                q, k, v, causal, sm_scale
+            )
+        ),
     ),
     Misconception(
         "no_final_normalisation",
@@ -411,6 +437,7 @@ def figure(impl) -> Figure:
         "visited, on the diagonal",
         "visited, all masked",
         "needed, skipped!",
+        "your output is NaN",
     ]
     grid = np.zeros((n, n), dtype=int)
     for i in range(n):
