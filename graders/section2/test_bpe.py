@@ -5,10 +5,14 @@ bpe_oracle.py, beside this file: hidden, as it would solve the exercise) and tik
 Encodings built from the same ranks (exercises/support/section2/bpe.py), never the
 reference solution. GPT-2's ranks come from the local cache (`llmkit fetch-assets`);
 without it the GPT-2 tests skip with that reason. Nothing is downloaded here.
+
+A failed check names the likely mistake: the support module's MISCONCEPTIONS, whose
+variants the oracle computes here on any input (the oracle's options are the mistakes).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -18,40 +22,93 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmkit.testing import CheckFailure, assert_speed, load_oracle, load_support, run_in_fresh_process
+from llmkit.testing import (
+    CheckFailure,
+    Misconceptions,
+    assert_speed,
+    load_oracle,
+    load_support,
+    run_in_fresh_process,
+)
 
 pytestmark = pytest.mark.exercise("2.1")
 support, oracle = load_support("2.1"), load_oracle("2.1")
 
 ENDOFTEXT = support.ENDOFTEXT
 
-# --- random text ---------------------------------------------------------------
+# --- random text (the strategies are the support module's, shared with the public tests) ---
 
-EMOJI = ["😀", "👍🏽", "❤️", "🚀", "👨‍👩‍👧"]
-no_surrogates = st.characters(blacklist_categories=("Cs",))
-# Characters assigned in this Python's Unicode database. Newer ones (e.g. CJK
-# extension J) are letters to a recent `regex` but not yet to tiktoken's Rust regex,
-# so the two pre-tokenizers, both correct for their Unicode version, would differ.
-assigned = st.characters(blacklist_categories=("Cs", "Cn"))
-fragments = st.one_of(
-    st.text(alphabet="abcde", min_size=1, max_size=6),  # few letters: many repeated pairs and ties
-    st.sampled_from([" the", " a", "ab", "ba", "aaa", "'s", "'ll", "'re", "'", "12", "3", "!?", "..."]),
-    st.text(alphabet=" \t\n\r", min_size=1, max_size=5),  # whitespace runs
-    st.sampled_from(EMOJI + ["é", "日本", "Ω", "ß", "\u00a0", "\u3000"]),
-    st.text(assigned, min_size=1, max_size=3),
+corpora, chunked, no_surrogates = support.corpora, support.chunked, support.no_surrogates
+
+# --- the misconceptions, with variants from the hidden oracle -------------------------
+#
+# The support module's variants replay pasted outputs on the public tests' fixed inputs;
+# here the oracle computes each mistake on any input.
+
+
+def _merges_of(**mistake):
+    return lambda text, vocab_size, special_tokens=(): oracle.train_bpe(
+        text, vocab_size, special_tokens, **mistake
+    )[1]
+
+
+def _ties(rule, other):
+    """The merges with ties broken by ``rule``; where the ``other`` wrong rule gives the same
+    merges (small cases often do) the variant declines, as the input cannot tell them apart."""
+
+    def variant(text, vocab_size, special_tokens=()):
+        merges = oracle.train_bpe(text, vocab_size, special_tokens, ties=rule)[1]
+        if merges == oracle.train_bpe(text, vocab_size, special_tokens, ties=other)[1]:
+            raise LookupError("both wrong tie rules give these merges")
+        return merges
+
+    return variant
+
+
+def _encoded(**mistake):
+    return lambda vocab, merges, special_tokens, text: oracle.encode_with_merges(
+        text, support.with_specials(vocab, special_tokens), merges, special_tokens, **mistake
+    )
+
+
+def _streamed(**mistake):
+    """encode_iterable that streams right, with an encoding mistake: the mistake on the joined text."""
+    encoded = _encoded(**mistake)
+
+    def variant(vocab, merges, special_tokens, chunks):
+        return encoded(vocab, merges, special_tokens, "".join(chunks))
+
+    return variant
+
+
+def _each_chunk_alone(vocab, merges, special_tokens, chunks):
+    full = support.with_specials(vocab, special_tokens)
+    return [i for c in chunks for i in oracle.encode_with_merges(c, full, merges, special_tokens)]
+
+
+ORACLE_VARIANTS = {
+    "ties_to_smallest": {"train_bpe": _ties("smallest", "ids")},
+    "ties_by_ids": {"train_bpe": _ties("ids", "smallest")},
+    "merges_across_pretokens": {"train_bpe": _merges_of(pretokenize=False)},
+    "special_tokens_merged": {"train_bpe": _merges_of(split_specials=False)},
+    "vocab_size_excludes_specials": {"train_bpe": _merges_of(specials_in_vocab_size=False)},
+    "encode_by_frequency": {
+        "Tokenizer.encode": _encoded(by_frequency=True),
+        "Tokenizer.encode_iterable": _streamed(by_frequency=True),
+    },
+    "special_shortest_wins": {
+        "Tokenizer.encode": _encoded(longest_special_first=False),
+        "Tokenizer.encode_iterable": _streamed(longest_special_first=False),
+    },
+    "encode_iterable_per_chunk": {"Tokenizer.encode_iterable": _each_chunk_alone},
+}
+mistakes = Misconceptions(
+    support.MISCONCEPTIONS.readme,
+    *[
+        dataclasses.replace(m, variants={**m.variants, **ORACLE_VARIANTS.get(m.slug, {})})
+        for m in support.MISCONCEPTIONS
+    ],
 )
-
-
-@st.composite
-def corpora(draw_st, specials=(), max_fragments=60):
-    """Text joined from random fragments, special tokens among them (repeated, adjacent)."""
-    parts = draw_st(st.lists(fragments, max_size=max_fragments))
-    if specials:
-        n = draw_st(st.integers(0, max(1, len(parts) // 3)))
-        for _ in range(n):
-            pos = draw_st(st.integers(0, len(parts)))
-            parts.insert(pos, draw_st(st.sampled_from(list(specials))) * draw_st(st.integers(1, 2)))
-    return "".join(parts)
 
 
 def first_difference(got, want) -> str:
@@ -76,19 +133,39 @@ def learner_train(impl, text, vocab_size, special_tokens=()):
     return vocab, merges
 
 
-def check_merges(got, want, what):
+def diagnosed(message, got, suspects):
+    """``message``, opened by the likely mistake whose output equals ``got``, if any."""
+    same = (lambda value: list(value) == got) if isinstance(got, list) else got.__eq__
+    diagnosis = suspects.first_match(same) if suspects else None
+    return f"{diagnosis}\n{message}" if diagnosis else message
+
+
+def check_merges(got, want, what, suspects=None):
     if got != want:
         raise CheckFailure(
-            f"{what}: {len(got)} merges, expected {len(want)}; {first_difference(got, want)}",
+            diagnosed(
+                f"{what}: {len(got)} merges, expected {len(want)}; {first_difference(got, want)}",
+                got,
+                suspects,
+            ),
             hint="count pairs inside pre-tokens only (weighted by how often the pre-token occurs), "
             "take the most frequent, break ties by the greatest (left, right) pair of bytes",
         )
 
 
-def check_ids(got, want, what, hint):
+def check_ids(got, want, what, hint, suspects=None):
     got = [int(i) for i in got]
     if got != want:
-        raise CheckFailure(f"{what}: {first_difference(got, want)}", hint=hint)
+        raise CheckFailure(diagnosed(f"{what}: {first_difference(got, want)}", got, suspects), hint=hint)
+
+
+def learner_decode(tok, ids):
+    try:
+        return tok.decode(ids)
+    except Exception as exc:
+        if support.is_unicode_decode_error(exc):
+            raise mistakes.failure("decode_strict", f"decode({ids}) raised {exc}") from None
+        raise
 
 
 ENCODE_HINT = (
@@ -122,7 +199,12 @@ def gpt2_encoding():
 def test_train_matches_oracle(impl, text, extra):
     got = learner_train(impl, text, 256 + extra)
     want_vocab, want_merges = oracle.train_bpe(text, 256 + extra)
-    check_merges(got[1], want_merges, f"train_bpe(text of {len(text)} chars, vocab_size={256 + extra})")
+    check_merges(
+        got[1],
+        want_merges,
+        f"train_bpe(text of {len(text)} chars, vocab_size={256 + extra})",
+        mistakes.on("train_bpe", text, 256 + extra),
+    )
     if got[0] != want_vocab:
         raise CheckFailure(
             "the merges are right but the vocab is not",
@@ -142,13 +224,16 @@ def test_train_special_tokens(impl, data, extra):
     size = 256 + len(specials) + extra
     vocab, merges = learner_train(impl, text, size, specials)
     want_vocab, want_merges = oracle.train_bpe(text, size, specials)
+    suspects = mistakes.on("train_bpe", text, size, specials)
     leaked = [m for m in merges if m not in want_merges and any(m[0] + m[1] in s.encode() for s in specials)]
     if leaked:
         raise CheckFailure(
-            f"merges built from the bytes of special tokens {specials}: {leaked[:3]}",
+            diagnosed(
+                f"merges built from the bytes of special tokens {specials}: {leaked[:3]}", merges, suspects
+            ),
             hint="split the text at special tokens first and drop them from the counts",
         )
-    check_merges(merges, want_merges, f"train_bpe with special tokens {specials}")
+    check_merges(merges, want_merges, f"train_bpe with special tokens {specials}", suspects)
     got_specials = [vocab.get(256 + len(merges) + i) for i in range(len(specials))]
     if got_specials != [s.encode() for s in specials] or len(vocab) != len(want_vocab):
         raise CheckFailure(
@@ -157,23 +242,18 @@ def test_train_special_tokens(impl, data, extra):
         )
 
 
-TIE_CASES = [
-    ("zy ab", 257),  # three pairs, one each: (z, y) is the greatest
-    ("ab ba ab ba", 258),
-    ("abc bca cab", 259),
-    ("xabc xabc yab cyab", 262),  # later ties between multi-byte tokens
-    ("hug pug pun bun hugs", 266),
-]
-
-
 @pytest.mark.points(1)
 def test_train_tie_break(impl):
-    for text, vocab_size in TIE_CASES:
+    for text, vocab_size in support.TIE_CASES:
         _, merges = learner_train(impl, text, vocab_size)
         _, want = oracle.train_bpe(text, vocab_size)
         if merges != want:
             raise CheckFailure(
-                f"train_bpe({text!r}, {vocab_size}): merges {merges}, expected {want}",
+                diagnosed(
+                    f"train_bpe({text!r}, {vocab_size}): merges {merges}, expected {want}",
+                    merges,
+                    mistakes.on("train_bpe", text, vocab_size),
+                ),
                 hint="among equally frequent pairs pick the lexicographically greatest (left, right) "
                 "tuple of bytes: max(pairs, key=lambda p: (count[p], p))",
             )
@@ -183,6 +263,10 @@ def test_train_tie_break(impl):
 def test_train_vocab_layout_and_limits(impl, draw):
     text = support.synthetic_corpus(3000, seed=draw.seed)
     vocab, merges = learner_train(impl, text, 300, [ENDOFTEXT])
+    outside = support.merge_outside_pretokens(text, [ENDOFTEXT], merges)
+    if outside:
+        slug, token = outside
+        raise mistakes.failure(slug, f"train_bpe learned {token!r}, which no pre-token of the text holds")
     problems = []
     if sorted(vocab) != list(range(300)):
         problems.append(f"vocab ids are not 0..299 (got {len(vocab)} ids)")
@@ -200,6 +284,8 @@ def test_train_vocab_layout_and_limits(impl, draw):
         problems.append("train_bpe('abc', 256, ['<|x|>']) must raise ValueError (no room for the special)")
     except ValueError:
         pass
+    if problems and len(vocab) == 301:
+        raise mistakes.failure("vocab_size_excludes_specials", "; ".join(problems))
     if problems:
         raise CheckFailure("; ".join(problems))
 
@@ -208,7 +294,12 @@ def test_train_vocab_layout_and_limits(impl, draw):
 def test_train_realistic_text(impl, draw):
     text = support.synthetic_corpus(8000, seed=draw.seed)
     _, merges = learner_train(impl, text, 400)
-    check_merges(merges, oracle.train_bpe(text, 400)[1], "train_bpe on 8 kB of English-like text")
+    check_merges(
+        merges,
+        oracle.train_bpe(text, 400)[1],
+        "train_bpe on 8 kB of English-like text",
+        mistakes.on("train_bpe", text, 400),
+    )
 
 
 def plain_train(text, vocab_size):
@@ -290,6 +381,7 @@ def test_encode_matches_tiktoken_gpt2(impl, text):
         gpt2_encoding().encode(text, allowed_special="all"),
         f"GPT-2 encode({text!r})",
         ENCODE_HINT,
+        mistakes.on("Tokenizer.encode", *support.gpt2_vocab_and_merges(), [ENDOFTEXT], text),
     )
 
 
@@ -308,7 +400,13 @@ def test_encode_matches_tiktoken_trained(impl, case, data):
     tok = impl.Tokenizer(dict(vocab), list(merges))
     enc = support.tiktoken_encoding(vocab)
     for text in [corpus, data.draw(corpora(), label="text")]:
-        check_ids(tok.encode(text), enc.encode_ordinary(text), f"encode({text!r})", ENCODE_HINT)
+        check_ids(
+            tok.encode(text),
+            enc.encode_ordinary(text),
+            f"encode({text!r})",
+            ENCODE_HINT,
+            mistakes.on("Tokenizer.encode", vocab, merges, [], text),
+        )
 
 
 @pytest.mark.points(1)
@@ -325,6 +423,7 @@ def test_your_training_and_encoding_agree_with_tiktoken(impl, draw):
         enc.encode(sample, allowed_special="all"),
         "your Tokenizer with the vocab your train_bpe learned (tiktoken built from the same ranks)",
         ENCODE_HINT,
+        mistakes.on("Tokenizer.encode", vocab, merges, [ENDOFTEXT], sample),
     )
 
 
@@ -348,6 +447,7 @@ def test_special_tokens(impl, case, data):
         f"encode({text!r}) with special tokens {specials} (missing from vocab, so ids {len(vocab)}...)",
         "cut the text at special tokens first; each becomes one id; a special token missing from "
         "vocab gets the next id after the largest",
+        mistakes.on("Tokenizer.encode", vocab, merges, specials, text),
     )
 
 
@@ -369,6 +469,7 @@ def test_overlapping_special_tokens_longest_wins(impl, draw):
             f"encode({text!r}) with special tokens {specials}",
             "where special tokens overlap the longest wins: sort them by length, longest first, "
             "before building the alternation regex",
+            mistakes.on("Tokenizer.encode", vocab, merges, specials, text),
         )
 
 
@@ -377,14 +478,15 @@ def test_overlapping_special_tokens_longest_wins(impl, draw):
 @given(text=st.text(no_surrogates, max_size=80), case=trained())
 def test_round_trip(impl, text, case):
     _, vocab, merges = case
-    for name, tok in [("trained", impl.Tokenizer(dict(vocab), list(merges), [ENDOFTEXT]))]:
-        back = tok.decode(tok.encode(text))
-        if back != text:
-            raise CheckFailure(f"decode(encode({text!r})) with the {name} vocab gave {back!r}")
+    tokenizers = [("trained", impl.Tokenizer(dict(vocab), list(merges), [ENDOFTEXT]), vocab)]
     if support.load_gpt2_ranks() is not None:
-        back = gpt2_tokenizer(impl).decode(gpt2_tokenizer(impl).encode(text))
+        tokenizers.append(("GPT-2's", gpt2_tokenizer(impl), support.gpt2_vocab_and_merges()[0]))
+    for name, tok, tok_vocab in tokenizers:
+        ids = [int(i) for i in tok.encode(text)]
+        back = learner_decode(tok, ids)
         if back != text:
-            raise CheckFailure(f"decode(encode({text!r})) with GPT-2's vocab gave {back!r}")
+            message = f"decode(encode({text!r})) with the {name} vocab gave {back!r}"
+            raise CheckFailure(diagnosed(message, back, mistakes.on("Tokenizer.decode", tok_vocab, ids)))
 
 
 @pytest.mark.points(1)
@@ -397,19 +499,17 @@ def test_decode_joins_bytes_before_utf8(impl, case, data):
     raw = list(text.encode())
     ids = data.draw(st.lists(st.sampled_from(sorted(vocab)), max_size=6)) + raw  # bytes ids are 0..255
     want = b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")
-    got = tok.decode(ids)
+    got = learner_decode(tok, ids)
     if got != want:
         raise CheckFailure(
-            f"decode({ids}) gave {got!r}, expected {want!r}",
+            diagnosed(
+                f"decode({ids}) gave {got!r}, expected {want!r}",
+                got,
+                mistakes.on("Tokenizer.decode", vocab, ids),
+            ),
             hint="join all the tokens' bytes first, then .decode('utf-8', errors='replace') once: "
             "a character may be split across tokens",
         )
-
-
-@st.composite
-def chunked(draw_st, text):
-    cuts = sorted(draw_st(st.lists(st.integers(0, len(text)), max_size=12)))
-    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
 
 
 @pytest.mark.points(1)
@@ -432,6 +532,7 @@ def test_encode_iterable_matches_encode(impl, case, data):
         f"encode_iterable({chunks!r})",
         "a chunk may end inside a pre-token or a special token: keep the unfinished tail "
         "and encode it together with the next chunk",
+        mistakes.on("Tokenizer.encode_iterable", vocab, merges, specials, chunks),
     )
 
 

@@ -30,7 +30,6 @@ import random
 from collections.abc import Iterable, Iterator
 
 import regex
-
 from hypothesis import strategies as st
 
 from llmkit import assets
@@ -114,18 +113,22 @@ class _RanksBelow:
 
 
 @functools.cache
-def gpt2_vocab_and_merges() -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]] | None:
+def gpt2_vocab_and_merges(
+    limit: int | None = None,
+) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]] | None:
     """GPT-2 as the exercise's (vocab, merges): vocab = rank -> bytes plus
     50256 = <|endoftext|>; each merge recovered by running tiktoken's BPE on its token
-    with the lower ranks only (as minbpe does for tiktoken files)."""
+    with the lower ranks only (as minbpe does for tiktoken files). With ``limit``, only
+    the tokens of rank < limit (GPT-2 as it was after its first limit - 256 merges)."""
     from tiktoken._educational import bpe_encode
 
     ranks = load_gpt2_ranks()
     if ranks is None:
         return None
-    vocab = {rank: token for token, rank in ranks.items()}
+    kept = sorted((kv for kv in ranks.items() if limit is None or kv[1] < limit), key=lambda kv: kv[1])
+    vocab = {rank: token for token, rank in kept}
     merges = []
-    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+    for token, rank in kept:
         if len(token) > 1:
             a, b = bpe_encode(_RanksBelow(ranks, rank), token, visualise=None)
             merges.append((vocab[a], vocab[b]))
@@ -134,17 +137,17 @@ def gpt2_vocab_and_merges() -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]
 
 
 @functools.cache
-def gpt2_encoding():
-    """tiktoken's "gpt2" encoding rebuilt from the cached ranks, or None."""
+def gpt2_encoding(limit: int | None = None):
+    """tiktoken's "gpt2" encoding rebuilt from the cached ranks (those below ``limit``), or None."""
     ranks = load_gpt2_ranks()
     if ranks is None:
         return None
     import tiktoken
 
     return tiktoken.Encoding(
-        name="gpt2-local",
+        name="gpt2-local" if limit is None else f"gpt2-local-{limit}",
         pat_str=GPT2_PATTERN,
-        mergeable_ranks=ranks,
+        mergeable_ranks={t: r for t, r in ranks.items() if limit is None or r < limit},
         special_tokens={ENDOFTEXT: GPT2_ENDOFTEXT_ID},
     )
 
@@ -240,8 +243,6 @@ def synthetic_corpus(n_bytes: int, seed: int = 0, lexicon_size: int = 20000) -> 
     return "".join(synthetic_lines(n_bytes, seed, lexicon_size))
 
 
-
-
 # --- inputs the public tests and graders share --------------------------------------
 
 # Sennrich et al.'s classic words, then punctuation, a contraction, numbers, unicode.
@@ -249,7 +250,6 @@ CORPUS = (
     "low low low low low lower lower widest widest widest newest newest newest newest newest newest\n"
     "the cat sat on the mat. The cat's hat? 42 cats! naïve café 😀😀\n"
 )
-ENDOFTEXT = "<|endoftext|>"
 SPECIAL_TEXT = ("hello world" + ENDOFTEXT) * 5 + ENDOFTEXT * 2
 # Tiny texts whose merges hinge on ties: (text, vocab_size).
 TIE_CASES = [
@@ -364,15 +364,18 @@ _MERGES_TIES_BY_IDS = {
 }  # fmt: skip
 
 
+_PASTED_WITH = {SPECIAL_TEXT: [ENDOFTEXT]}  # the special tokens of the pasted runs (else none)
+
+
 def _pasted_merges(table):
     """A ``train_bpe`` variant that returns the pasted merges (vocab_size may be smaller
     than the pasted one: training is greedy, so fewer slots give a prefix)."""
 
     def variant(text, vocab_size, special_tokens=()):
         for (known, size), merges in table.items():
-            if known == text and vocab_size <= size:
+            if known == text and vocab_size <= size and list(special_tokens) == _PASTED_WITH.get(text, []):
                 return merges[: len(merges) - (size - vocab_size)]
-        raise LookupError("no pasted merges for this text")
+        raise LookupError("no pasted merges for these inputs")
 
     return variant
 
@@ -387,7 +390,7 @@ _ENCODED_BY_FREQUENCY = {
 
 
 def _encoded_by_frequency(vocab, merges, special_tokens, text):
-    if len(merges) != 44:  # the CORPUS vocabulary (vocab_size 300) only
+    if len(merges) != 44 or list(special_tokens) != [ENDOFTEXT]:  # train_bpe(CORPUS, 300)'s vocabulary
         raise LookupError("no pasted ids for this vocabulary")
     return _ENCODED_BY_FREQUENCY[text]
 
@@ -458,7 +461,7 @@ MISCONCEPTIONS = Misconceptions(
         "encoding merges the most frequent pair",
         "encoding replays the merges by rank: in each pre-token merge the adjacent pair that "
         "comes earliest in merges, whatever its count",
-        readme="Encoding by rank",
+        readme="Encoding: rank order and special tokens",
         variants={"Tokenizer.encode": _encoded_by_frequency},
     ),
     Misconception(
@@ -466,7 +469,7 @@ MISCONCEPTIONS = Misconceptions(
         "the shorter special token wins",
         "where special tokens overlap the longest wins: sort them longest first before "
         "joining them into one regex alternation",
-        readme="Encoding by rank",
+        readme="Encoding: rank order and special tokens",
         variants={"Tokenizer.encode": _shortest_special_first},
     ),
     Misconception(
@@ -480,8 +483,7 @@ MISCONCEPTIONS = Misconceptions(
     Misconception(
         "encode_iterable_reads_all",
         "encode_iterable reads all its input first",
-        "a generator must encode and yield as it reads; joining the whole input first "
-        "holds it all in memory",
+        "a generator must encode and yield as it reads; joining the whole input first holds it all in memory",
         readme="Streaming with encode_iterable",
         kind="memory",
     ),
@@ -535,3 +537,72 @@ def merge_outside_pretokens(
             )
             return ("special_tokens_merged" if from_special else "merges_across_pretokens"), token
     return None
+
+
+# --- the figure ---------------------------------------------------------------------
+
+FIGURE_WORDS = (" newest", " lowest")  # in CORPUS, and never seen in it
+
+
+def _shown(token: bytes) -> str:
+    return token.decode("utf-8", errors="replace").replace(" ", "␣")
+
+
+def merge_steps(impl, vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]], word: str):
+    """How ``impl``'s Tokenizer splits ``word`` with the first k merges, for every k that
+    changes the split: [(k, [token bytes, ...]), ...], k = 0 for single bytes."""
+    data, steps = word.encode("utf-8"), []
+    for k in range(len(merges) + 1):
+        if k and merges[k - 1][0] + merges[k - 1][1] not in data:
+            continue  # a merge whose token is not in the word cannot change its split
+        known = {i: b for i, b in vocab.items() if i < 256 + k}
+        pieces = [known[i] for i in impl.Tokenizer(known, merges[:k]).encode(word)]
+        if not steps or pieces != steps[-1][1]:
+            steps.append((k, pieces))
+    return steps
+
+
+def figure(impl) -> Figure:
+    """``impl``'s train_bpe learns merges from :data:`CORPUS`; then, for a word of the
+    corpus and one it never saw, ``impl``'s Tokenizer splits the word with the first
+    k merges: one row each time a merge changes the split."""
+    from matplotlib.patches import Rectangle
+
+    vocab, merges = impl.train_bpe(CORPUS, 300)
+    vocab = {int(i): bytes(b) for i, b in vocab.items()}
+    merges = [(bytes(a), bytes(b)) for a, b in merges]
+    fig, axes = new_figure(10.0, 3.8, ncols=2)
+    for ax, word, note in zip(axes, FIGURE_WORDS, ("in the training text", "never seen in training")):
+        steps = merge_steps(impl, vocab, merges, word)
+        for row, (k, pieces) in enumerate(steps):
+            new = merges[k - 1][0] + merges[k - 1][1] if k else None
+            x = 0
+            for piece in pieces:
+                ax.add_patch(
+                    Rectangle(
+                        (x + 0.05, -row - 0.38),
+                        len(piece) - 0.1,
+                        0.76,
+                        facecolor="#34a853" if piece == new else "#dfe3e8",
+                        edgecolor="#5f6368",
+                    )
+                )
+                ax.text(x + len(piece) / 2, -row, _shown(piece), ha="center", va="center", fontsize=9)
+                x += len(piece)
+        labels = [
+            "bytes" if not k else f"merge {k}: {_shown(merges[k - 1][0])} + {_shown(merges[k - 1][1])}"
+            for k, _ in steps
+        ]
+        ax.set_xlim(0, len(word.encode("utf-8")))
+        ax.set_ylim(-len(steps) + 0.5, 0.5)
+        ax.set_yticks([-row for row in range(len(steps))], labels, fontsize=8)
+        ax.set_xticks([])
+        for side in ("top", "right", "bottom", "left"):
+            ax.spines[side].set_visible(False)
+        n = len(steps[-1][1])
+        ax.set_title(f"{_shown(word.encode('utf-8'))} ({note}): {n} token{'s' * (n != 1)}", fontsize=10)
+    size = len(CORPUS.encode("utf-8"))
+    fig.suptitle(f"Your BPE, trained on {size} bytes of text (green: the merge just applied)", fontsize=10)
+    return png(fig), (
+        "How your tokenizer splits ' newest' and ' lowest' after each merge your train_bpe learned"
+    )
