@@ -91,7 +91,7 @@ def torch_mlp(
         if backward_weights is None:
             h = h @ W + b
         else:
-            h = _LinearStaleWeight.apply(h, W, b, _t(backward_weights[k]))
+            h = _linear_stale_weight(h, W, b, _t(backward_weights[k]))
         if k < len(Ws) - 1:
             h = act(h)
     logits = h
@@ -163,38 +163,53 @@ class _TanhGradFromInput(torch.autograd.Function):
         return grad * (1 - x**2)
 
 
-class _LinearStaleWeight(torch.autograd.Function):
-    """h @ W + b whose backward returns grad @ W_old.T: a W captured before it was replaced."""
+def _linear_stale_weight(h, W, b, W_old):
+    """h @ W + b whose gradient with respect to h flows through W_old instead of W (a W
+    captured before it was replaced), by autograd: the two W_old terms cancel in value."""
+    return h.detach() @ W + b + (h @ W_old - h.detach() @ W_old)
+
+
+def _naive_softmax(z: torch.Tensor) -> torch.Tensor:
+    exps = torch.exp(z)  # no max subtracted: inf for large logits
+    return exps / exps.sum(dim=1, keepdim=True)
+
+
+def _softmax_ce_from(softmax):
+    """(loss, dlogits) as the docstring's formulas give them from a softmax ``softmax(z)``:
+    mean of -log p[label], and (p - one_hot) / N."""
+
+    def variant(logits, labels):
+        z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
+        probs, target = softmax(z), _labels(labels)
+        loss = -torch.log(probs[torch.arange(len(z)), target]).mean()
+        one_hot = F.one_hot(target, z.shape[1]).to(torch.float64)
+        return np.array(float(loss)), ((probs - one_hot) / len(z)).numpy()
+
+    return variant
+
+
+_unstable_ce = _softmax_ce_from(_naive_softmax)
+_ce_over_batch = _softmax_ce_from(lambda z: torch.softmax(z, dim=0))
+
+
+class _FormulaLoss(torch.autograd.Function):
+    """A loss whose value and gradient come from a ``(logits, labels) -> (loss, dlogits)``
+    formula, so a mistaken cross-entropy can sit at the end of :func:`torch_mlp`."""
 
     @staticmethod
-    def forward(ctx, h, W, b, W_old):
-        ctx.save_for_backward(h, W_old)
-        return h @ W + b
+    def forward(ctx, z, labels, formula):
+        loss, dlogits = formula(z.detach().numpy(), labels.numpy())
+        ctx.save_for_backward(torch.as_tensor(dlogits))
+        return torch.as_tensor(np.asarray(loss, dtype=np.float64))
 
     @staticmethod
     def backward(ctx, grad):
-        h, W_old = ctx.saved_tensors
-        return grad @ W_old.T, h.T @ grad, grad.sum(0), None
+        (dlogits,) = ctx.saved_tensors
+        return grad * dlogits, None, None
 
 
-def _textbook_softmax_ce(logits, labels, *, dim: int = 1):
-    """(loss, dlogits) from the formulas exp(z) / sum(exp(z)) and (p - one_hot) / N, as
-    written, in torch: no max subtracted, the sum over ``dim``."""
-    z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
-    exps = torch.exp(z)
-    probs = exps / exps.sum(dim=dim, keepdim=True)
-    rows, target = torch.arange(len(z)), _labels(labels)
-    loss = -torch.log(probs[rows, target]).mean()
-    one_hot = F.one_hot(target, z.shape[1]).to(torch.float64)
-    return np.array(float(loss)), ((probs - one_hot) / len(z)).numpy()
-
-
-def _stable_softmax_ce_over(dim: int):
-    def variant(logits, labels):
-        z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
-        return _textbook_softmax_ce(z - z.max(dim=dim, keepdim=True).values, labels, dim=dim)
-
-    return variant
+def _formula_loss(formula):
+    return lambda z, labels: _FormulaLoss.apply(z, labels, formula)
 
 
 def _ce(variant):
@@ -273,7 +288,9 @@ MISCONCEPTIONS = Misconceptions(
         "step() and the tests replace layer.W: read self.W when backward runs, not a copy made earlier",
         readme="Linear: what backward sums and reads",
         variants={
-            "Linear.dx": lambda x, grad_out, W, b, seed: np.asarray(grad_out) @ he_init(*np.shape(W), seed).T,
+            "Linear.dx": lambda x, grad_out, W, b, seed: torch_layer(
+                "linear", x, grad_out, he_init(*np.shape(W), seed), b
+            )[1],
             **_mlp(stale=True),
         },
     ),
@@ -312,18 +329,21 @@ MISCONCEPTIONS = Misconceptions(
         },
     ),
     Misconception(
-        "softmax_over_batch",
-        "softmax normalised over the batch",
-        "each row (one example) is a distribution over the classes: max, exp and sum along axis=1",
-        readme="A mean, stable softmax cross-entropy",
-        variants=_ce(_stable_softmax_ce_over(0)),
-    ),
-    Misconception(
         "unstable_softmax",
         "softmax without subtracting the maximum",
         "exp(1000) is inf and inf / inf is NaN: subtract each row's max before exp()",
         readme="A mean, stable softmax cross-entropy",
-        variants=_ce(_textbook_softmax_ce),
+        variants={**_ce(_unstable_ce), **_mlp(loss_fn=_formula_loss(_unstable_ce))},
+    ),
+    Misconception(
+        "softmax_over_batch",
+        "softmax normalised over the batch",
+        "each row (one example) is a distribution over the classes: max, exp and sum along axis=1",
+        readme="A mean, stable softmax cross-entropy",
+        variants={
+            **_ce(_ce_over_batch),
+            **_mlp(loss_fn=_formula_loss(_ce_over_batch)),
+        },
     ),
     Misconception(
         "step_ascends",
@@ -381,18 +401,21 @@ def figure(impl) -> Figure:
         accuracy = float((np.asarray(mlp.forward(X)).argmax(axis=1) == y).mean())
         panels.append((step, p1.reshape(gx.shape), accuracy))
 
-    for step in range(total + 1):
-        if step in snapshots:
-            snapshot(step)
-        if step == total:
-            break
-        loss, dlogits = impl.softmax_cross_entropy(mlp.forward(X), y)
-        losses.append(float(loss))
-        if not np.isfinite(losses[-1]):
-            snapshot(step)
-            break
-        mlp.backward(dlogits)
-        mlp.step(0.5)
+    stopped = ""
+    with np.errstate(all="ignore"):  # a wrong gradient may blow the weights up: drawn, not warned about
+        for step in range(total + 1):
+            if step in snapshots:
+                snapshot(step)
+            if step == total:
+                break
+            loss, dlogits = impl.softmax_cross_entropy(mlp.forward(X), y)
+            losses.append(float(loss))
+            if not np.isfinite(losses[-1]):
+                snapshot(step)
+                stopped = f"training stopped at step {step}:\nthe loss is {losses[-1]}"
+                break
+            mlp.backward(dlogits)
+            mlp.step(0.5)
 
     fig, axes = new_figure(16.0, 3.6, ncols=len(snapshots) + 1)
     for ax, (step, p1, accuracy) in zip(axes, panels):
@@ -405,6 +428,10 @@ def figure(impl) -> Figure:
         ax.set_title(f"step {step}: {accuracy:.0%} right", fontsize=10)
     for ax in axes[len(panels) : len(snapshots)]:
         ax.axis("off")
+        ax.text(
+            0.5, 0.5, stopped, ha="center", va="center", color="#b3261e", fontsize=10, transform=ax.transAxes
+        )
+        stopped = ""
     fig.colorbar(image, ax=axes[: len(snapshots)], shrink=0.8, label="P(class 1)")
     loss_ax = axes[-1]
     loss_ax.plot(range(len(losses)), losses, color="#1a73e8")

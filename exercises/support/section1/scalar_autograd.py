@@ -485,9 +485,11 @@ def check_graph(impl, leaves: list[float], steps: list, *, hint: str | None = No
                 "recursive_topological_sort",
                 f"n{root}.backward() raised RecursionError on a graph of {n_nodes} nodes",
             ) from None
-    reached = steps[: root - n_leaves + 1] if root >= n_leaves else []
+    reached = steps[: max(0, root - n_leaves + 1)]  # the steps up to the root (none for a leaf)
     want_values, want_grads = torch_graph(leaves, steps)
-    if len(reached) < len(steps):
+    if root < n_leaves:
+        want_grads = [float(k == root) for k in range(n_leaves)]
+    elif len(reached) < len(steps):
         _, want_grads = torch_graph(leaves, reached)
     _close(
         values,
