@@ -14,7 +14,5 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False):
         allowed = allowed.tril()
     if mask is not None:
         allowed = allowed & mask
-    rows = [
-        _reference_sdpa(q[..., i : i + 1, :], k, v, mask=allowed[..., i : i + 1, :]) for i in range(lq)
-    ]
+    rows = [_reference_sdpa(q[..., i : i + 1, :], k, v, mask=allowed[..., i : i + 1, :]) for i in range(lq)]
     return torch.cat(rows, dim=-2)
