@@ -2,6 +2,7 @@
 
     python benchmarks/bench_attention.py                    # the reference solution
     python benchmarks/bench_attention.py --impl exercises   # your work
+    python benchmarks/bench_attention.py --impl graders/mutants/section2/attention__loop_over_rows.py
 
 Times are medians of interleaved repeats (llmkit.timing.compare_fixed);
 ratio = implementation time / torch time (lower is better, 1.0 = as fast).
@@ -18,7 +19,9 @@ from llmkit.timing import compare_fixed
 
 support = load_support("2.3")
 
-SDPA_SHAPES = [  # (B, H, L, d)
+SDPA_SHAPES = [  # (B, H, L, d); the first two are the speed grader's (many short rows, one long sequence)
+    (32, 4, 64, 16),
+    (1, 2, 512, 16),
     (1, 8, 128, 64),
     (4, 8, 256, 64),
     (2, 16, 512, 64),

@@ -107,12 +107,13 @@ def test_report_json_has_points_status_and_visibility(kit, tmp_path):
     assert speed and 0 < speed[0]["metrics"]["speed_ratio"] < 3
 
 
-def test_failure_message_states_expected_got_tolerance_and_hint(kit):
+def test_failure_message_states_mistake_expected_got_tolerance_and_hint(kit):
     mutant = "graders/mutants/section2/attention__no_scale.py"
     result = run(kit, "exercises/section2/test_attention.py::test_attention_matches_torch", "--impl", mutant)
     assert result.ret == 1
     out = result.stdout.str()
-    assert "attention output:" in out and "expected" in out and ", got" in out
+    assert "Likely mistake [no_scale]: scores not scaled" in out
+    assert "elements differ" in out and "expected" in out and ", got" in out
     assert "rtol=1e-05, atol=1e-05" in out
     assert "Hint: scores are q @ k^T / sqrt(d)" in out
     assert "Traceback" not in out

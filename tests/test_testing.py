@@ -46,7 +46,7 @@ def test_speed_ratio_is_recorded_and_its_limit_named():
     with pytest.raises(CheckFailure) as failure:
         assert_speed_ratio(2.5, limit=2.0, what="f at N=3", hint="use a dict", baseline_name="tiktoken")
     assert str(failure.value) == (
-        "f at N=3 took 2.50x tiktoken's time; the limit is 2.0x tiktoken's time\nHint: use a dict"
+        "too slow: f at N=3 took 2.50x tiktoken's time; the limit is 2.0x tiktoken's time\nHint: use a dict"
     )
     with pytest.raises(CheckFailure):
         assert_speed_ratio(float("nan"), limit=2.0, what="f", hint="h")

@@ -47,6 +47,8 @@ def test_attention_matches_torch(impl, case):
         support.attention(q, k, v, mask, causal),
         name=f"attention(q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}, "
         f"mask={None if mask is None else tuple(mask.shape)}, is_causal={causal})",
+        hint="scores are q @ k^T / sqrt(d), -inf where masked (True = may attend, causal: key j <= "
+        "query i), softmax over the keys (last axis)",
         suspects=mistakes.on("scaled_dot_product_attention", q, k, v, mask=mask, is_causal=causal),
     )
 
