@@ -2,8 +2,8 @@
 
 Misconception: adding A and B is enough; but the base weight still has
 requires_grad=True, so an optimiser over model.parameters() fine-tunes the
-whole matrix and LoRA saves nothing. (apply_lora still freezes the model
-before wrapping, so only a LoRALinear built directly shows the bug.)
+whole matrix and LoRA saves nothing. apply_lora freezes the model and then
+wraps, so the wrapped bases come out trainable there too.
 """
 
 
