@@ -260,8 +260,8 @@ def as_graph_text(leaves: list[float], steps: list, limit: int = 40) -> str:
 # --- the mistakes, as torch autograd on the same graph with one thing changed ------
 
 
-class _TanhGradFromInput(torch.autograd.Function):
-    """tanh whose backward uses 1 - x**2 with the input x."""
+class TanhGradFromInput(torch.autograd.Function):
+    """tanh whose backward uses 1 - x**2 with the input x (1.2b's support uses it too)."""
 
     @staticmethod
     def forward(ctx, x):
@@ -407,7 +407,7 @@ MISCONCEPTIONS = Misconceptions(
         "tanh's derivative from the input",
         "d tanh(x)/dx = 1 - tanh(x)**2 = 1 - y**2 with the output y, not 1 - x**2",
         readme="Local derivatives",
-        variants={"Value.backward": _variant(1, fns={"tanh": _TanhGradFromInput.apply})},
+        variants={"Value.backward": _variant(1, fns={"tanh": TanhGradFromInput.apply})},
     ),
     Misconception(
         "relu_mask_on_output",
