@@ -16,7 +16,9 @@ from llmkit.bans import (
     RUNS,
     BannedCallError,
     Violation,
+    _resolve,
     assert_no_banned_mentions,
+    is_installed,
     scan_files,
     scan_source,
     trap_banned_calls,
@@ -344,9 +346,9 @@ def test_trap_restores_what_it_installed_when_a_banned_name_cannot_be_resolved()
     _assert_restored(before)
 
 
-def test_trap_rejects_a_name_in_no_importable_module():
-    with pytest.raises(ValueError, match="cannot resolve banned name 'no_such_package_xyz.f'"):
-        with trap_banned_calls(["no_such_package_xyz.f"], [], "2.3"):
+def test_trap_rejects_a_misspelt_name_in_an_installed_package():
+    with pytest.raises(ValueError, match="cannot resolve banned name 'torch.nn.functional.no_such_fn'"):
+        with trap_banned_calls(["torch.nn.functional.no_such_fn"], [], "2.3"):
             pass
 
 
@@ -551,12 +553,36 @@ def test_the_reference_solution_is_not_caught():
     assert trap.calls == []
 
 
+def test_a_ban_outside_torch_is_guarded_and_an_uninstalled_one_only_scanned(tmp_path):
+    """sklearn-style bans have no aten operators: the guard catches a direct call. A ban of
+    a package that is not installed is flagged by the scan; the trap has nothing to guard."""
+    banned = ["json.dumps", "no_such_package_llmkit.estimate"]
+    learner = tmp_path / "learner.py"
+    learner.write_text("import json\n\ndef run():\n    return json.dumps([1])\n")
+    found = scan_source("from no_such_package_llmkit import estimate\n", "learner.py", banned)
+    assert [v.name for v in found] == ["no_such_package_llmkit.estimate"]
+    spec = importlib.util.spec_from_file_location("llmkit_ban_learner", learner)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with trap_banned_calls(banned, [str(learner)], "9.9") as trap, pytest.raises(BannedCallError):
+        module.run()
+    assert len(trap.calls) == 1 and trap.calls[0].startswith("json.dumps")
+    import json
+
+    assert json.dumps([1]) == "[1]"  # restored
+
+
 def test_every_catalog_ban_is_known_to_the_dispatcher():
-    """Each banned name maps to aten operators (some of which this torch has), or runs
-    only through banned names that the same exercise bans too."""
+    """Each banned torch name maps to aten operators (some of which this torch has), or
+    runs only through banned names that the same exercise bans too. A ban outside torch
+    has no operators, but must name an object of its (installed) library."""
     for exercise in load_catalog(PROJECT_ROOT).exercises:
         banned = set(exercise.banned)
         for name in banned:
+            if not name.startswith("torch."):
+                if is_installed(name):
+                    _resolve(name)  # raises ValueError naming a misspelt ban
+                continue
             ops = DISPATCH_OPS.get(name)
             assert ops is not None, f"{exercise.id}: {name} is missing from bans.DISPATCH_OPS"
             if not any(hasattr(torch.ops.aten, op) for op in ops) or name in RUNS:

@@ -250,6 +250,11 @@ def test_assert_close_rejects_subclass_on_either_side():
         assert_close(torch.tensor([1.0, 2.0]).as_subclass(_AlwaysEqual), torch.tensor([1.0, 2.0]))
 
 
+def test_as_plain_tensor_keeps_a_numpy_scalars_dtype():
+    assert as_plain_tensor(np.float64(1.5)).dtype == torch.float64
+    assert as_plain_tensor(np.int32(3)).item() == 3
+
+
 def test_as_plain_tensor_accepts_parameters_and_copies():
     src = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
     plain = as_plain_tensor(src)

@@ -28,6 +28,16 @@ def test_hints_are_progressive(kit, monkeypatch, capsys):
     assert "Hint 4/4" in capsys.readouterr().out
 
 
+def test_hints_print_verbatim_brackets_included(kit, monkeypatch, capsys):
+    """Hints are text, never rich markup: `U[o]` and `[neg]` survive."""
+    monkeypatch.chdir(kit.path)
+    for ex in load_catalog(kit.path).exercises:
+        assert main(["hint", ex.id, "--all"]) == 0
+        out = "".join(capsys.readouterr().out.split())
+        for hint in ex.hints:
+            assert "".join(hint.split()) in out, (ex.id, hint)
+
+
 def test_unknown_exercise_is_a_clear_error(capsys):
     assert main(["hint", "9.9"]) == 2
     out = capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import sys
 import time
@@ -64,6 +65,14 @@ def test_plain_data_round_trips():
     )
     assert torch.equal(got["bf16"], value["bf16"])
     assert math.isnan(round_trip(float("nan")))
+
+
+def test_counters_and_defaultdicts_arrive_as_plain_dicts():
+    counts = collections.Counter({("a", "b"): 2})
+    nested = collections.defaultdict(collections.Counter, {"a": collections.Counter({"b": 1})})
+    got = round_trip([counts, nested])
+    assert got == [{("a", "b"): 2}, {"a": {"b": 1}}]
+    assert type(got[0]) is dict and type(got[1]) is dict and type(got[1]["a"]) is dict
 
 
 def test_tensor_subclasses_arrive_as_plain_tensors():

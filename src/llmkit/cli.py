@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from llmkit.catalog import DIFFICULTIES, TRACKS, CatalogError, load_catalog
@@ -155,7 +156,7 @@ def cmd_hint(args) -> int:
     if args.reset:
         count = 1
     for i, hint in enumerate(ex.hints[:count], start=1):
-        console.print(f"[bold]Hint {i}/{len(ex.hints)}[/] {hint}")
+        console.print(f"[bold]Hint {i}/{len(ex.hints)}[/] {escape(hint)}")  # U[o] is text, not markup
     if count < len(ex.hints):
         console.print(f"[dim]Run `llmkit hint {ex.id}` again for the next hint.[/]")
     shown[ex.id] = count

@@ -12,8 +12,8 @@ def as_plain_tensor(value, name: str = "output") -> torch.Tensor:
     """Learner output as a plain, detached CPU tensor.
 
     Tensor subclasses are stripped (their ``__torch_function__`` or ``__eq__``
-    cannot influence the comparison); numpy arrays and Python numbers are
-    converted; anything else is a failure naming the type.
+    cannot influence the comparison); numpy arrays, numpy scalars and Python
+    numbers are converted; anything else is a failure naming the type.
     """
     if isinstance(value, torch.Tensor):
         if type(value) not in (torch.Tensor, torch.nn.Parameter):
@@ -22,8 +22,8 @@ def as_plain_tensor(value, name: str = "output") -> torch.Tensor:
                 hint="return ordinary tensors; tensor subclasses are not accepted as results",
             )
         return value.detach().to("cpu", copy=True)
-    if isinstance(value, np.ndarray) and value.dtype != object:
-        return torch.from_numpy(np.array(value, copy=True))
+    if isinstance(value, (np.ndarray, np.number, np.bool_)) and value.dtype != object:
+        return torch.from_numpy(np.array(value, copy=True))  # a numpy scalar keeps its dtype
     if type(value) in (int, float, bool):
         return torch.tensor(value)
     raise CheckFailure(

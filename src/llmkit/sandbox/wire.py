@@ -5,7 +5,8 @@ the JSON document, a table of buffer lengths, then the buffers back to back. Val
 tagged JSON:
 
 * ``null``/bool/int/float/str are themselves (floats may be NaN or infinite);
-* ``{"list": [...]}``, ``{"tuple": [...]}``, ``{"dict": [[k, v], ...]}``,
+* ``{"list": [...]}``, ``{"tuple": [...]}``, ``{"dict": [[k, v], ...]}`` (also for
+  ``Counter``, ``defaultdict`` and ``OrderedDict``: they arrive as a plain ``dict``),
   ``{"bytes": i}`` (or ``{"hex": "..."}`` when short), ``{"tensor": {dtype, shape, buffer, requires_grad}}``,
   ``{"ndarray": {dtype, shape, buffer}}``, ``{"npscalar": {dtype, buffer}}``,
   ``{"dtype": "float32"}``, ``{"slice": [a, b, c]}``, ``{"ellipsis": 1}``,
@@ -28,6 +29,7 @@ import math
 import os
 import pickle
 import struct
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable
 
 import numpy as np
@@ -37,6 +39,7 @@ HEADER = struct.Struct("<IIQ")  # JSON bytes, buffer count, buffer bytes
 MAX_JSON_BYTES = 64 * 2**20
 MAX_BUFFER_BYTES = 2**30  # per message: a bigger answer is a memory bomb aimed at the grader
 MAX_DEPTH = 64
+_PLAIN_DICTS = (dict, Counter, defaultdict, OrderedDict)  # exact types: their items() are the stdlib's
 
 _TORCH_DTYPES = {
     str(d).removeprefix("torch."): d
@@ -111,7 +114,7 @@ class Encoder:
             return {"list": [self.encode(v, depth + 1) for v in value]}
         if kind is tuple:
             return {"tuple": [self.encode(v, depth + 1) for v in value]}
-        if kind is dict or kind.__name__ == "OrderedDict" and isinstance(value, dict):
+        if kind in _PLAIN_DICTS or kind.__name__ == "OrderedDict" and isinstance(value, dict):
             pairs = value.items()
             return {"dict": [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in pairs]}
         if kind is torch.dtype:
