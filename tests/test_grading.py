@@ -142,6 +142,21 @@ def test_broken_submissions_score_zero_with_a_clear_message(batch, sid, message)
     assert "Traceback" not in text
 
 
+def test_an_exercise_missing_from_a_submission_says_so_in_one_line_per_test(tmp_path, catalog, reference):
+    sub = make_dir(tmp_path, "only_attention", {MODULE: reference})
+    exercises = [catalog.get("2.3"), catalog.get("6.3")]
+    (result,) = grade_batch([sub], catalog, tmp_path / "grades", exercises=exercises, seed=3)
+    missing = [t for t in result.tests if t.exercise == "6.3"]
+    assert missing and all(t.points == 0 for t in missing)
+    for t in missing:
+        assert t.message == (
+            "exercise 6.3: section6/pass_at_k.py is missing from submission/ "
+            "(this exercise's tests need that file)"
+        ), t.message
+    assert result.points == 20
+    assert [e.status for e in result.exercises if e.id == "6.3"] == ["missing"]
+
+
 def test_wrong_names_lose_only_what_they_break(batch):
     result = batch[0]["wrong_names"]
     failed = {t.name for t in result.tests if t.status != "passed"}

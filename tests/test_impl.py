@@ -187,7 +187,7 @@ def test_load_missing_module(tmp_path):
     sub = tmp_path / "submission"
     sub.mkdir()
     root = resolve_root(str(sub), tmp_path)
-    _assert_load_fails(root, f"exercise 2.3: section2/attention.py is missing from {sub}")
+    _assert_load_fails(root, "exercise 2.3: section2/attention.py is missing from submission/")
 
 
 def test_load_syntax_error_names_file_and_line(tmp_path):

@@ -62,8 +62,16 @@ class ImplementationRoot:
         return files
 
     def source_files(self, exercise: Exercise) -> list[Path]:
-        """:meth:`files_for`, with a mutant's ``REFERENCE_PATCH`` applied to the reference."""
+        """:meth:`files_for`, with a mutant's ``REFERENCE_PATCH`` applied to the reference.
+        A missing file is an :class:`ImplementationError` naming the module, not the path
+        (a grader's temporary directory means nothing to the learner)."""
         files = self.files_for(exercise)
+        for path in files:
+            if not path.is_file():
+                raise ImplementationError(
+                    f"exercise {exercise.id}: {exercise.module} is missing from {self.short_label}/ "
+                    f"(this exercise's tests need that file)"
+                )
         if len(files) == 2:  # a mutant: it may patch the reference's text before it runs
             files[0] = _patched_reference(files[0], files[1], exercise)
         return files
