@@ -58,31 +58,13 @@ def test_worked_example_bigram_probabilities(impl):
 @settings(max_examples=10)
 @given(docs=support.documents())
 def test_bag_of_words_matches_sklearn(impl, docs):
-    vocab, X = impl.bag_of_words(docs)
-    want_vocab, want_X = support.bag_of_words(docs)
-    check_equal(
-        list(vocab),
-        want_vocab,
-        name=f"bag_of_words({docs!r})'s vocabulary",
-        hint="sorted(set of all tokens)",
-        suspects=mistakes.on("bag_of_words vocab", docs),
-    )
-    assert_close(X, want_X, name=f"bag_of_words({docs!r})'s counts", hint="an int64 array (n_docs, V)")
+    support.check_bag_of_words(impl.bag_of_words(docs), docs)
 
 
 @settings(max_examples=10)
 @given(docs=support.documents())
 def test_tfidf_matches_sklearn(impl, docs):
-    vocab, X = impl.tfidf(docs)
-    want_vocab, want_X = support.tfidf(docs)
-    check_equal(list(vocab), want_vocab, name=f"tfidf({docs!r})'s vocabulary")
-    assert_close(
-        X,
-        want_X,
-        name=f"tfidf({docs!r})",
-        hint="idf = ln((1 + n) / (1 + df)) + 1; X = counts * idf, each row divided by its l2 length",
-        suspects=mistakes.on("tfidf", docs),
-    )
+    support.check_tfidf(impl.tfidf(docs), docs)
 
 
 # --- the n-gram model ------------------------------------------------------------------

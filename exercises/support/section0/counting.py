@@ -374,6 +374,40 @@ MISCONCEPTIONS = Misconceptions(
 )
 
 
+def check_bag_of_words(got, docs) -> None:
+    """The learner's ``bag_of_words(docs)`` against scikit-learn's counts."""
+    vocab, X = got
+    want_vocab, want_X = bag_of_words(docs)
+    check_equal(
+        list(vocab),
+        want_vocab,
+        name=f"bag_of_words({docs!r})'s vocabulary",
+        hint="sorted(set of all tokens); no lowercasing",
+        suspects=MISCONCEPTIONS.on("bag_of_words vocab", docs),
+    )
+    assert_close(
+        X,
+        want_X,
+        name=f"bag_of_words({docs!r})'s counts",
+        hint="an int64 numpy array of shape (len(docs), len(vocab)); (n, 0) when every document is empty",
+    )
+
+
+def check_tfidf(got, docs) -> None:
+    """The learner's ``tfidf(docs)`` against scikit-learn's ``TfidfVectorizer``."""
+    vocab, X = got
+    want_vocab, want_X = tfidf(docs)
+    check_equal(list(vocab), want_vocab, name=f"tfidf({docs!r})'s vocabulary")
+    assert_close(
+        X,
+        want_X,
+        name=f"tfidf({docs!r})",
+        hint="float64; idf = ln((1 + n) / (1 + df)) + 1; rows divided by their l2 length, empty rows "
+        "left at 0 (no NaN)",
+        suspects=MISCONCEPTIONS.on("tfidf", docs),
+    )
+
+
 # --- the generated ban test's call, and the figure ------------------------------------
 
 
