@@ -9,10 +9,12 @@ transposed (B, N, H, D) layout; a few random shapes follow. When a check fails i
 the known mistake your output looks like. The hidden graders draw many more shapes, and
 on a GPU add bfloat16, D = 128, long sequences and speed.
 
-Every launch here uses guarded buffers (exercises/support/section7/triton_attention.py):
-q, k, v, out and lse are views into larger allocations, NaN around the inputs and a
-sentinel around the outputs, so a load or store past row N - 1 is reported (the
-interpreter itself never faults). The transposed layout guards out and lse only.
+Out-of-bounds accesses: under the interpreter every tl.load and tl.store your kernel
+makes with its mask on is checked against the launch's tensors (llmkit.triton_bounds),
+so a load past row N - 1 is reported with the tensor, the element and the program,
+even when -inf scores would hide its values. On a GPU, guarded buffers do the work
+(exercises/support/section7/triton_attention.py): q, k, v, out and lse are views into
+larger allocations, NaN around the inputs and a sentinel around the outputs.
 
 Tolerances: float32 out rtol 1e-4 / atol 1e-5; float16 out atol 1e-2; lse (always
 float32) rtol 1e-5 / atol 1e-4. The expected values come from torch in float64.
@@ -54,9 +56,10 @@ def launch(impl, q, k, v, causal, sm_scale, where):
     """Your wrapper on guarded copies of q, k, v and guarded out= / lse= buffers."""
     buffers = support.guarded_inputs(q, k, v)
     out, lse = support.guarded_outputs(q)
-    impl.triton_attention(
-        *(b.view for b in buffers), causal=causal, sm_scale=sm_scale, out=out.view, lse=lse.view
-    )
+    with support.bounds_checked(where):
+        impl.triton_attention(
+            *(b.view for b in buffers), causal=causal, sm_scale=sm_scale, out=out.view, lse=lse.view
+        )
     support.check_guards([*buffers, out, lse], where)
     return out.view, lse.view
 
@@ -137,7 +140,7 @@ def test_transposed_layout(impl):
     q, k, v = (rng.tensor(b, n, h, d).to(DEVICE).transpose(1, 2) for _ in range(3))
     where = f"q, k, v of shape {(b, h, n, d)} and strides {q.stride()} (transposed from (B, N, H, D)), causal"
     out, lse = support.guarded_outputs(q)
-    with unchanged(q, k, v, names=["q", "k", "v"]):
+    with unchanged(q, k, v, names=["q", "k", "v"]), support.bounds_checked(where):
         impl.triton_attention(q, k, v, causal=True, out=out.view, lse=lse.view)
     support.check_guards([out, lse], where)
     compare(impl, out.view, lse.view, q, k, v, True, None, where)

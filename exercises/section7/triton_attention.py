@@ -15,10 +15,12 @@ The interpreter runs float32 and float16 (not bfloat16), slowly, so the tests us
 short sequences. On a GPU the graders add bfloat16, longer sequences, D = 64 and
 128, and a speed test against torch's FlashAttention backend.
 
-The interpreter does not fault on an out-of-bounds pointer, so the tests hand your
-kernel views into larger buffers: everything outside q, k, v is NaN (an unmasked load
-past the last row shows up as NaN in your output) and everything outside out and lse
-holds a sentinel that must survive (an unmasked store past the last row is caught).
+Triton's interpreter does not fault on an out-of-bounds pointer (a GPU often does not
+either), so the tests add a bounds check to it: every load and store your kernel makes
+with its mask on must fall inside q, k, v, out or lse, or the test names the tensor,
+the element and the program, even when -inf scores would have hidden what was read.
+On a GPU the tests hand your kernel views into larger buffers instead: everything
+outside q, k, v is NaN and everything outside out and lse holds a sentinel that must survive.
 
 Banned (static scan and runtime trap): torch's attention (``F.scaled_dot_product_attention``
 and its private ``torch._scaled_dot_product_*`` kernels), every softmax / log-softmax /

@@ -4,8 +4,9 @@ and 6 on a GPU only (@pytest.mark.gpu: "not graded: no GPU" elsewhere).
 
 Oracle: torch's SDPA and a logsumexp in float64 on the CPU (exercise 7.1's
 attention_and_lse, which exercises/support/section7/triton_attention.py re-exports),
-never the reference solution. Out-of-bounds loads and stores are caught with that
-module's guarded buffers: the interpreter does not fault on a bad pointer.
+never the reference solution. Out-of-bounds loads and stores: under the interpreter,
+llmkit.triton_bounds checks every masked-in address against the launch's tensors (in the
+sandbox worker too, preloaded before learner code); on a GPU, that module's guarded buffers.
 
 Tolerances (outputs of unit-scale inputs, compared in float64):
     out  float32: rtol 1e-4, atol 1e-5   float16: atol 1e-2   bfloat16 (GPU): rtol 1e-2, atol 2e-2
@@ -121,9 +122,10 @@ def guarded_call(impl, q, k, v, causal, sm_scale, where):
     the value checks say so, with the likely mistake)."""
     inputs = support.guarded_inputs(q, k, v)
     out, lse = support.guarded_outputs(q)
-    result = impl.triton_attention(
-        *(b.view for b in inputs), causal=causal, sm_scale=sm_scale, out=out.view, lse=lse.view
-    )
+    with support.bounds_checked(where):
+        result = impl.triton_attention(
+            *(b.view for b in inputs), causal=causal, sm_scale=sm_scale, out=out.view, lse=lse.view
+        )
     support.check_guards([*inputs, out, lse], where)
     got_out, got_lse = unpack(result)
     for got, buffer in ((got_out, out), (got_lse, lse)):
@@ -225,7 +227,8 @@ def test_large_logits(impl, draw):
 
 @pytest.mark.points(3)
 def test_no_out_of_bounds_access(impl, draw):
-    """Every test here runs on guarded buffers; this one is about the edges: N = 61 (a
+    """Every test here runs on guarded buffers and, under the interpreter, with its bounds
+    check; this one is about the edges: N = 61 (a
     partial last block at any tile size) and N = 1 (one row in a whole tile), both
     dtypes, causal and not. Inputs must stay bitwise unchanged, guards too, and every
     output element must be written."""
@@ -247,12 +250,12 @@ def test_transposed_layouts_and_own_buffers(impl, draw):
     N = 64 is a multiple of every tile under the interpreter."""
     b, h, n, d = 2, 3, 64, 16
     q, k, v = (draw.tensor(b, n, h, d).to(DEVICE).transpose(1, 2) for _ in range(3))
-    with unchanged(q, k, v, names=["q", "k", "v"]):
+    where = "transposed (B, N, H, D) inputs"
+    with unchanged(q, k, v, names=["q", "k", "v"]), support.bounds_checked(where):
         out, lse = unpack(impl.triton_attention(q, k, v, causal=True))
     want_out, want_lse = expected(q, k, v, True)
     blocks = support.blocks_of(impl, q)
     case = (q, k, v, True, None, blocks)
-    where = "transposed (B, N, H, D) inputs"
     check_lse(lse, want_lse, f"lse for {where}", suspects=support.suspects("lse", *case))
     check_out(out, want_out, torch.float32, f"out for {where}", suspects=support.suspects("out", *case))
 

@@ -22,7 +22,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmkit.catalog import Exercise
+from llmkit.catalog import Exercise, find_project_root, load_catalog
 
 MUTANT_NAME = re.compile(r"^(?P<topic>[a-z0-9_]+?)__(?P<bug>[a-z0-9_]+)\.py$")
 
@@ -114,6 +114,16 @@ def resolve_root(spec: str | None, project_root: Path) -> ImplementationRoot:
         f"--impl {spec}: expected 'exercises', 'solutions', a directory laid out like "
         "exercises/, or a mutant .py file, and found none of these"
     )
+
+
+def load_exercise_module(exercise_id: str, impl: str | None = None, project_root: Path | None = None):
+    """The module of exercise ``exercise_id`` from ``impl`` (default: your ``exercises/``
+    tree), for code that builds on earlier exercises outside the tests: a capstone script
+    or a notebook cell, e.g. ``load_exercise_module("2.1").train_bpe``. An unfinished
+    exercise still imports: its functions raise NotImplementedError when called."""
+    project_root = Path(project_root) if project_root else find_project_root()
+    exercise = load_catalog(project_root).get(exercise_id)
+    return resolve_root(impl, project_root).load(exercise)
 
 
 def _read_source(path: Path, exercise_id: str) -> str:

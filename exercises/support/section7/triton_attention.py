@@ -4,7 +4,10 @@ buffers that catch out-of-bounds loads and stores, the FLOP count and the figure
 The values oracle is exercise 7.1's ``attention_and_lse``, re-exported here.
 
 Triton's interpreter (``TRITON_INTERPRET=1``, the CPU fallback) does not fault on an
-out-of-bounds pointer, and a GPU often does not either. So tests hand the kernel
+out-of-bounds pointer, and a GPU often does not either. Under the interpreter,
+llmkit.triton_bounds (imported here, and by a sandbox worker before learner code)
+checks every masked-in address against the launch's tensors and raises a report
+(:func:`bounds_checked` names the mistake). On a GPU the guards do it: tests hand the kernel
 tensors that are views into the middle of larger allocations (with real, padded
 strides): every input element outside the view is NaN, so an unmasked load of a
 missing row poisons the result; every output element outside the view holds a
@@ -16,11 +19,13 @@ past both ends that a stray tile cannot corrupt the test process's memory either
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from llmkit import triton_bounds  # importing it installs the interpreter's bounds check
 from llmkit.failures import CheckFailure
 from llmkit.figures import Figure, new_figure, png
 from llmkit.support import load_support
@@ -165,6 +170,28 @@ def check_guards(buffers, what: str) -> None:
             if buffer.name in ("out", "lse") and all(_past_last_row(buffer, i) for i in where):
                 raise MISCONCEPTIONS.failure("store_unmasked", message, hint=hint)
             raise CheckFailure(message, hint=hint)
+
+
+@contextmanager
+def bounds_checked(where: str):
+    """Turn the interpreter's bounds report (an OutOfBoundsAccess here, or the CheckFailure
+    a sandboxed worker's report becomes) into a failure that names the likely mistake."""
+    try:
+        yield
+    except (triton_bounds.OutOfBoundsAccess, CheckFailure) as exc:
+        found = triton_bounds.parse_report(str(exc))
+        if not found:
+            raise
+        message = f"{where}: {exc}"
+        if {("load", "K"), ("load", "V")} <= found:
+            raise MISCONCEPTIONS.failure("key_tail_loads_unmasked", message) from None
+        if ("load", "K") in found:
+            raise MISCONCEPTIONS.failure("key_tail_k_loads_unmasked", message) from None
+        if found <= {("store", "Out"), ("store", "Lse")}:
+            raise MISCONCEPTIONS.failure("store_unmasked", message) from None
+        raise CheckFailure(
+            message, hint="mask every tl.load and tl.store of a tile that reaches past N"
+        ) from None
 
 
 def attention_flops(batch: int, heads: int, n: int, head_dim: int, causal: bool) -> float:
@@ -337,6 +364,16 @@ MISCONCEPTIONS = Misconceptions(
         variants={"out": lambda *a, **kw: key_tail_loads_unmasked(*a, **kw)[0]},
     ),
     Misconception(
+        "key_tail_k_loads_unmasked",
+        "the last key block's keys loaded without a mask",
+        "setting the scores of keys >= N to -inf hides their values from the softmax, not the "
+        "load itself: the kernel still reads past K, which on a GPU is memory it does not own "
+        "(a fault, or garbage a later change exposes); load with mask=(start_n + offs_n < N)[:, None], "
+        "other=0.0",
+        readme="Masks on the tails",
+        # recognised by bounds_checked: the interpreter's bounds check saw loads past K only
+    ),
+    Misconception(
         "key_tail_scores_unmasked",
         "keys >= N score 0 instead of -inf",
         "a masked load gives the missing keys zeros, and q . 0 = 0 is a score like any other: "
@@ -446,15 +483,21 @@ FIG_SHAPE = (1, 2, 45, 16)  # N = 45: a partial last query block and a partial l
 
 
 def _launch_guarded(impl, q, k, v, causal):
-    """The learner's kernel on guarded copies; returns out, lse and how many guard elements
-    of out and lse the launch overwrote."""
+    """The learner's kernel on guarded copies; returns out, lse, how many guard elements
+    of out and lse the launch overwrote and the accesses the bounds check reported."""
     inputs = guarded_inputs(q, k, v)
     out, lse = guarded_outputs(q)
-    impl.triton_attention(*(b.view for b in inputs), causal=causal, out=out.view, lse=lse.view)
+    reported = set()
+    try:
+        impl.triton_attention(*(b.view for b in inputs), causal=causal, out=out.view, lse=lse.view)
+    except (triton_bounds.OutOfBoundsAccess, CheckFailure) as exc:
+        reported = triton_bounds.parse_report(str(exc))
+        if not reported:
+            raise  # else out= and lse= hold what the launch wrote; the reported accesses were dropped
     overwritten = sum(int(((_bits(b.flat) != b.before) & b.guard_mask()).sum()) for b in (out, lse))
     got_out = as_plain_tensor(out.view).cpu().double()
     got_lse = as_plain_tensor(lse.view).cpu().double()
-    return got_out, got_lse, overwritten
+    return got_out, got_lse, overwritten, reported
 
 
 def figure(impl) -> Figure:
@@ -469,11 +512,11 @@ def figure(impl) -> Figure:
     block_m, block_n = blocks_of(impl, q)
     runs = {}
     for causal in (False, True):
-        out, lse, overwritten = _launch_guarded(impl, q, k, v, causal)
+        out, lse, overwritten, reported = _launch_guarded(impl, q, k, v, causal)
         want_out, want_lse = _correct(q, k, v, causal)
         out_err = (out - want_out).abs().amax(dim=-1).nan_to_num(nan=math.inf)  # (B, H, N)
         lse_err = (lse - want_lse).abs().nan_to_num(nan=math.inf)
-        runs[causal] = out_err, lse_err, overwritten
+        runs[causal] = out_err, lse_err, overwritten, reported
     floor = 1e-9  # errors below it are drawn at it (float32 rounding is ~1e-7)
 
     fig, axes = new_figure(13.5, 4.0, ncols=3)
@@ -524,11 +567,15 @@ def figure(impl) -> Figure:
         ax.legend(fontsize=7, loc="center right")
     guards = "; ".join(f"causal={c}: {runs[c][2]}" for c in (False, True))
     overwritten = runs[False][2] + runs[True][2]
-    fig.suptitle(
-        f"Guard elements around out and lse overwritten by your launches (stores past row N - 1): {guards}",
-        fontsize=9,
-        color="#d93025" if overwritten else "black",
+    stray = sorted(runs[False][3] | runs[True][3])
+    title = (
+        f"Guard elements around out and lse overwritten by your launches (stores past row N - 1): {guards}"
     )
+    if stray:
+        title += "\nOut-of-bounds accesses the interpreter dropped: " + ", ".join(
+            f"tl.{op} {t}" for op, t in stray
+        )
+    fig.suptitle(title, fontsize=9, color="#d93025" if overwritten or stray else "black")
     return png(fig), (
         f"Your Triton kernel at (B, H, N, D) = {FIG_SHAPE}, float32: per-program and per-row error against "
         "torch's SDPA and a float64 logsumexp, causal and not"

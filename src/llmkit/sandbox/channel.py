@@ -438,7 +438,7 @@ def _grader_ref(value) -> dict:
     raise TypeError(f"{type(value).__name__} is not plain data")
 
 
-_ENGINE_EXCEPTIONS = {"ImplementationError", "BannedCallError", "CheckFailure"}
+_ENGINE_EXCEPTIONS = {"ImplementationError", "BannedCallError", "CheckFailure", "OutOfBoundsAccess"}
 
 
 def _learner_exception(error: dict, original_files: dict[str, str]) -> BaseException:
