@@ -235,6 +235,9 @@ def cmd_report(args) -> int:
 
     catalog = load_catalog()
     results, unreadable = [], []
+    directories = [Path(p) for p in args.results if Path(p).is_dir()]
+    if directories:
+        return _report_shards(args, catalog, directories)
     for path in args.results:
         try:
             results.append(SubmissionResult.read(Path(path)))
@@ -248,6 +251,31 @@ def cmd_report(args) -> int:
     for problem in unreadable:
         console.print(f"skipped {problem}", style="red", markup=False)
     return 1 if unreadable else 0
+
+
+def _report_shards(args, catalog, directories: list[Path]) -> int:
+    """``llmkit report`` over the output directories of ``llmkit grade --shard K/N``."""
+    from llmkit.reports import write_reports
+    from llmkit.shards import ShardError, merge_shards
+
+    def refuse(message: str) -> int:
+        console.print(f"llmkit report: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+        return 2
+
+    if len(directories) != len(args.results):
+        return refuse("give either result files or the shard directories of llmkit grade --shard, not both")
+    try:
+        results = merge_shards(directories)
+    except ShardError as exc:
+        return refuse(f"{exc}; nothing written")
+    write_reports(results, catalog, args.output)
+    console.print(
+        f"{len(results)} submissions from {len(directories)} shards -> {args.output}/gradebook.csv, "
+        "report.html, submissions/<id>/feedback.html",
+        markup=False,
+        highlight=False,
+    )
+    return 0
 
 
 def _exercise_selection(catalog, only: list[str] | None):
@@ -266,6 +294,23 @@ def cmd_grade(args) -> int:
     catalog = load_catalog()
     exercises = _exercise_selection(catalog, args.only)
     outdir = Path(args.output)
+    shard = None
+    if args.shard:
+        from llmkit.shards import ShardError, parse_shard
+
+        try:
+            shard = parse_shard(args.shard)
+        except ShardError as exc:
+            console.print(f"llmkit grade: {exc}", style="red", markup=False, highlight=False)
+            return 2
+        if args.seed is None:
+            console.print(
+                "llmkit grade: --shard needs --seed, the same on every shard (their results merge only then)",
+                style="red",
+                markup=False,
+                highlight=False,
+            )
+            return 2
 
     def note(message: str) -> None:
         console.print(message, markup=False, highlight=False, soft_wrap=True)
@@ -299,7 +344,7 @@ def cmd_grade(args) -> int:
 
             results = grade_batch(
                 sources, catalog, outdir, exercises=exercises, seed=args.seed, jobs=args.jobs,
-                force=args.force, sandbox=not args.no_sandbox, on_done=done, on_note=note,
+                force=args.force, sandbox=not args.no_sandbox, on_done=done, on_note=note, shard=shard,
             )  # fmt: skip
     except SubmissionError as exc:  # only when the output directory cannot be used at all
         console.print(f"llmkit grade: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
@@ -428,8 +473,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=10)
     p.set_defaults(func=cmd_new)
 
-    p = sub.add_parser("report", help="gradebook, class report and feedback from result JSON files")
-    p.add_argument("results", nargs="+", help="files written by pytest --llmkit-report")
+    p = sub.add_parser(
+        "report",
+        help="gradebook, class report and feedback from result files, or from the shards of llmkit grade",
+    )
+    p.add_argument(
+        "results",
+        nargs="+",
+        help="files written by pytest --llmkit-report, or the output directories of llmkit grade --shard K/N "
+        "(all N of one run: same seed, kit and graders; each submission once)",
+    )
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.set_defaults(func=cmd_report)
 
@@ -473,6 +526,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed for every submission (default: fresh each)")
     p.add_argument("--only", action="append", metavar="IDS", help="exercise ids, e.g. --only 2.1,2.3")
     p.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="grade only part K of N (a stable hash of each submission id; needs --seed); merge the "
+        "N output directories with `llmkit report DIR1 ... DIRN -o OUT`",
+    )
     p.add_argument(
         "--no-sandbox",
         action="store_true",

@@ -493,13 +493,16 @@ def grade_batch(
     sandbox: bool = True,
     on_done: Callable[[Path, SubmissionResult | None], None] | None = None,
     on_note: Callable[[str], None] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> list[SubmissionResult]:
     """Grade each source into ``outdir/submissions/<id>/result.json``, one result per source, in the
-    order given. On a rerun, a result that verifies is read back, not regraded (``on_done(source,
-    None)``); one that does not is regraded, with a note. Ids that clash get suffixes
-    (:func:`assign_ids`). Notes (regraded, renamed, a result that could not be saved) go to
-    ``on_note``, else to the ``llmkit.grading`` logger. Raises :class:`SubmissionError` only when
-    ``outdir`` cannot be used at all; no single submission stops the batch."""
+    order given; with ``shard=(k, n)`` only the sources of shard k of n, and a manifest
+    (:mod:`llmkit.shards`; ``seed`` is then required). On a rerun, a result that verifies is read
+    back, not regraded (``on_done(source, None)``); one that does not is regraded, with a note.
+    Ids that clash get suffixes (:func:`assign_ids`). Notes (regraded, renamed, a result that
+    could not be saved) go to ``on_note``, else to the ``llmkit.grading`` logger. Raises
+    :class:`SubmissionError` only when ``outdir`` cannot be used at all (or the shard's manifest
+    cannot be written there); no single submission stops the batch."""
     import random
 
     outdir = Path(outdir)
@@ -507,6 +510,8 @@ def grade_batch(
     note = on_note or log.warning
     ids = assign_ids(sources)
     key = prepare_output_dir(outdir, note)
+    if shard is not None:
+        sources, ids = _shard_part(sources, ids, shard, catalog, outdir, exercises, seed)
     for source, sid in zip(sources, ids):
         if sid != submission_id(source):
             note(f"graded {source} as {sid}: another submission has the id {submission_id(source)}")
@@ -543,3 +548,22 @@ def grade_batch(
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(grade_one, sources, ids))
+
+
+def _shard_part(sources, ids, shard, catalog, outdir, exercises, seed):
+    """The (sources, ids) of shard ``shard`` = (k, n), after writing its manifest."""
+    from llmkit.shards import Manifest, ShardError, check_manifest_fits, graders_digest, kit_version, shard_of
+
+    k, n = shard
+    if seed is None:
+        raise SubmissionError("grading a shard needs a --seed shared by every shard")
+    kept = [(source, sid) for source, sid in zip(sources, ids) if shard_of(sid, n) == k]
+    chosen = list(exercises or catalog.exercises)
+    digest = graders_digest(catalog, chosen)
+    manifest = Manifest(k, n, seed, kit_version(), digest, [ex.id for ex in chosen], [sid for _, sid in kept])
+    try:
+        check_manifest_fits(outdir, manifest)
+        manifest.write(outdir)
+    except (ShardError, OSError) as exc:
+        raise SubmissionError(str(exc)) from None
+    return [source for source, _ in kept], [sid for _, sid in kept]
