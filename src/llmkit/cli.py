@@ -421,10 +421,28 @@ def cmd_fetch_assets(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from llmkit.doctor import run_checks
+
+    findings = run_checks()
+    mark = {"ok": "[green]ok[/]     ", "note": "[yellow]note[/]   ", "problem": "[red]problem[/]"}
+    for f in findings:
+        fix = f" — fix: {escape(f.fix)}" if f.fix and f.status != "ok" else ""
+        line = f"{mark[f.status]} {escape(f.item)}: {escape(f.detail)}{fix}"
+        console.print(line, highlight=False, soft_wrap=True)
+    problems = sum(f.status == "problem" for f in findings)
+    if problems:
+        console.print(f"{problems} problem(s): the kit's tests need these fixed", style="red")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the exercises in the catalog").set_defaults(func=cmd_list)
+    sub.add_parser(
+        "doctor", help="check this machine: Python, torch, GPU, Triton, assets, grading jail, nbgrader"
+    ).set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("status", help="progress table from the last results of `llmkit check`")
     p.add_argument("ids", nargs="*", help="exercise ids (default: all)")
