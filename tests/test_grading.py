@@ -11,6 +11,7 @@ import pytest
 
 from llmkit.cli import main
 from llmkit.grading import SubmissionError, grade_batch, prepare_submission, submission_id
+from llmkit.reports import write_reports
 from llmkit.result import SubmissionResult
 
 MODULE = "section2/attention.py"
@@ -146,15 +147,28 @@ def test_an_exercise_missing_from_a_submission_says_so_in_one_line_per_test(tmp_
     sub = make_dir(tmp_path, "only_attention", {MODULE: reference})
     exercises = [catalog.get("2.3"), catalog.get("6.3")]
     (result,) = grade_batch([sub], catalog, tmp_path / "grades", exercises=exercises, seed=3)
-    missing = [t for t in result.tests if t.exercise == "6.3"]
-    assert missing and all(t.points == 0 for t in missing)
-    for t in missing:
-        assert t.message == (
-            "exercise 6.3: section6/pass_at_k.py is missing from submission/ "
-            "(this exercise's tests need that file)"
-        ), t.message
-    assert result.points == 20
-    assert [e.status for e in result.exercises if e.id == "6.3"] == ["missing"]
+    assert not [t for t in result.tests if t.exercise == "6.3"]  # one line for the exercise instead
+    (missing,) = [e for e in result.exercises if e.id == "6.3"]
+    assert (missing.status, missing.points, missing.message) == (
+        "missing",
+        0,
+        "the submission has no section6/pass_at_k.py",
+    )
+    assert result.points == 20 and result.implementation == "submission only_attention"
+
+    # Every rendered format says it once for the exercise, with no engine internals.
+    write_reports([result], catalog, tmp_path / "grades")
+    folder = tmp_path / "grades" / "submissions" / "only_attention"
+    rendered = {
+        name: (folder / name).read_text()
+        for name in ("feedback.html", "gradescope_results.json", "exercism_results.json")
+    }
+    rendered["gradebook.csv"] = (tmp_path / "grades" / "gradebook.csv").read_text()
+    for name, text in rendered.items():
+        for leak in ("Traceback", "site-packages", str(tmp_path), "/tmp/"):
+            assert leak not in text, (name, leak)
+    for name in ("feedback.html", "gradescope_results.json", "exercism_results.json"):
+        assert rendered[name].count("has no section6/pass_at_k.py") == 1, (name, rendered[name][:3000])
 
 
 def test_wrong_names_lose_only_what_they_break(batch):

@@ -342,6 +342,9 @@ def grade_submission(
         why = "timed out" if run.timed_out else f"stopped with exit code {run.returncode}"
         return failed_result(sid, exercises, seed, f"grading {why}: {run.output[-1500:]}")
     result = run.result
+    result.implementation = f"submission {sid}"  # not the grader's temporary directory
+    for test in result.tests:
+        test.implementation = result.implementation
     if prepared.notes:
         result.error = "; ".join(prepared.notes)
     return result

@@ -17,7 +17,7 @@ def build_result(state: RunState, submission: str) -> SubmissionResult:
     """The canonical result of this run (see :mod:`llmkit.result`). A run over several
     roots (the author check) lists its tests only, each naming its implementation."""
     tests = list(state.results.values())
-    exercises = []
+    exercises, missing = [], set()
     for s in summarize(tests, state.catalog) if state.root is not None else ():
         ex = s.exercise
         skipped = sorted({t.message for t in tests if t.exercise == ex.id and t.status == "skipped"})
@@ -25,6 +25,7 @@ def build_result(state: RunState, submission: str) -> SubmissionResult:
             status, message = "not_graded", "; ".join(skipped)
         elif state.root is not None and not state.root.files_for(ex)[0].exists():
             status, message = "missing", f"the submission has no {ex.module}"
+            missing.add(ex.id)
         else:
             status, message = "graded", ""
             if s.ungraded_points:
@@ -36,7 +37,7 @@ def build_result(state: RunState, submission: str) -> SubmissionResult:
         seed=state.seed,
         graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         exercises=exercises,
-        tests=tests,
+        tests=[t for t in tests if t.exercise not in missing],  # a missing module: one line, the exercise's
     )
 
 
