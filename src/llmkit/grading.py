@@ -11,7 +11,8 @@ rerun, only the results that verify.
 
 Which paths are submissions (:func:`expand_sources`): a file is one
 submission. A directory is ONE submission when it holds a catalog module path
-(``sectionN/<topic>.py`` of some catalog exercise) directly, or under its only
+(``sectionN/<topic>.py`` of some catalog exercise) directly, under ``exercises/`` (a
+clone of the learner edition), or under its only
 top folder (``alice/alice/section2/attention.py``: the one non-hidden child
 that is a directory or a ``.zip``); otherwise it is a folder of submissions,
 and each non-hidden child directory or ``.zip`` is one (names starting with
@@ -211,10 +212,11 @@ def _candidates(folder: Path) -> list[Path]:
 
 def is_one_submission(directory: Path, modules: Iterable[str]) -> bool:
     """The rule for a directory given to ``llmkit grade``: ONE submission when it holds a catalog
-    module path (``section2/attention.py``) directly or under its only top folder (its one
-    non-hidden child directory or zip); otherwise a folder of submissions."""
+    module path (``section2/attention.py``) directly, under ``exercises/`` (a clone of the
+    learner edition, ``llmkit release``) or under its only top folder (its one non-hidden
+    child directory or zip); otherwise a folder of submissions."""
     modules = list(modules)
-    if _has_module(directory, modules):
+    if _has_module(directory, modules) or _has_module(directory / "exercises", modules):
         return True
     tops = _candidates(directory)
     return len(tops) == 1 and tops[0].is_dir() and _has_module(tops[0], modules)
