@@ -36,6 +36,9 @@ ENGINE = PROJECT_ROOT / "src" / "llmkit"
 ALLOWED = {
     ("nbgrader/runtime.py", "triton"): "the notebook kernel picks Triton's CPU interpreter "
     "(TRITON_INTERPRET) before anything imports triton: generic GPU set-up, as in the plugin",
+    ("doctor.py", "triton"): "the machine check reports whether Triton is installed and how it runs",
+    ("release.py", "triton"): "the learner edition installs the gpu extra (Triton) when an exercise uses it",
+    ("triton_bounds.py", "triton"): "the bounds check for Triton's interpreter, for any Triton exercise",
 }
 
 

@@ -19,6 +19,7 @@ from llmkit.release import (
     INSTRUCTOR_MODULES,
     ReleaseError,
     build_release,
+    install_extras,
     select_exercises,
 )
 
@@ -130,7 +131,8 @@ def fresh_venv(release, tmp_path_factory) -> Path:
     where = tmp_path_factory.mktemp("venv") / "venv"
     venv.EnvBuilder(with_pip=True).create(where)
     python = where / "bin" / "python"
-    for args in (["torch==2.13.0"], ["-e", f"{release}[dev]"]):
+    extras = install_extras(list(CATALOG.exercises))
+    for args in (["torch==2.13.0"], ["-e", f"{release}[{extras}]"]):
         run = subprocess.run([python, "-m", "pip", "install", "-q", *args], capture_output=True, text=True)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return where

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from llmkit.catalog import TRACKS, Catalog, CatalogError, Exercise
 from llmkit.docs import curriculum_table
-from llmkit.support import support_files
 
 INSTRUCTOR_MODULES = (
     "authoring.py",
@@ -37,10 +36,20 @@ INSTRUCTOR_MODULES = (
 )
 TORCH_PIN = "torch==2.13.0"
 CLASSROOM_WORKFLOW = ".github/workflows/classroom.yml"
-SETUP = (
-    f"python3 -m venv .venv && . .venv/bin/activate && pip install {TORCH_PIN} && "
-    'pip install -e ".[dev]" && llmkit fetch-assets'
-)
+
+
+def install_extras(exercises: list[Exercise]) -> str:
+    """The kit's extras a learner installs: dev (the tests' libraries), and gpu (Triton,
+    which also runs on the CPU through its interpreter) when an exercise uses Triton."""
+    triton = any("triton" in (*ex.needs, *ex.preload) for ex in exercises)
+    return "dev,gpu" if triton else "dev"
+
+
+def setup_command(exercises: list[Exercise]) -> str:
+    return (
+        f"python3 -m venv .venv && . .venv/bin/activate && pip install {TORCH_PIN} && "
+        f'pip install -e ".[{install_extras(exercises)}]" && llmkit fetch-assets'
+    )
 
 
 class ReleaseError(Exception):
@@ -91,8 +100,8 @@ def build_release(catalog: Catalog, exercises: list[Exercise], out: Path) -> Rel
     for ex in exercises:
         for rel in (f"exercises/{ex.module}", ex.public_test):
             files[rel] = (root / rel).read_bytes()
-        for path in support_files(ex, root):
-            files[path.relative_to(root).as_posix()] = path.read_bytes()
+        for rel in _support_closure(catalog, ex.support):
+            files[rel] = (root / rel).read_bytes()
     for section in sorted({ex.section for ex in exercises}):
         readme = f"exercises/section{section}/README.md"
         if (root / readme).is_file():
@@ -113,6 +122,25 @@ def build_release(catalog: Catalog, exercises: list[Exercise], out: Path) -> Rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return Release(out, exercises, [Path(rel) for rel in sorted(files)])
+
+
+_LOADS = re.compile(r"""load_support\(\s*["']([^"']+)["']""")
+
+
+def _support_closure(catalog: Catalog, support: str) -> list[str]:
+    """``support`` and the support modules it builds on (``load_support("section7/...")``
+    or ``load_support("7.1")`` in its text), read without running them."""
+    found, todo = [], [support]
+    while todo:
+        rel = todo.pop()
+        path = catalog.root / rel
+        if rel in found or not path.is_file():
+            continue
+        found.append(rel)
+        for target in _LOADS.findall(path.read_text("utf-8")):
+            module = target if target.endswith(".py") else catalog.get(target).module
+            todo.append(f"exercises/support/{module}")
+    return found
 
 
 def _subset(catalog: Catalog, exercises: list[Exercise]) -> Catalog:
@@ -170,7 +198,7 @@ With Python >= 3.10, from this directory (the first installs torch's CPU build f
 nothing pulls a multi-gigabyte CUDA build; then the kit and the tests' libraries):
 
 ```bash
-{SETUP}
+{setup_command(list(catalog.exercises))}
 pytest
 ```
 
@@ -242,7 +270,7 @@ jobs:
       - name: Set up
         run: |
           pip install {TORCH_PIN} --index-url https://download.pytorch.org/whl/cpu
-          pip install -e ".[dev]"
+          pip install -e ".[{install_extras(exercises)}]"
           llmkit fetch-assets
 {"".join(steps)}      - name: Autograding Reporter
         uses: classroom-resources/autograding-grading-reporter@v1

@@ -81,8 +81,8 @@ class TinyTransformer(nn.Module):
         self.lm_head = nn.Linear(d_model, vocab, bias=False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(tokens.shape[-1], device=tokens.device)
-        x = self.embed(tokens) + self.pos(positions)
+        steps = torch.arange(tokens.shape[-1], device=tokens.device)
+        x = self.embed(tokens) + self.pos(steps)
         for block in self.blocks:
             x = block(x)
         return self.lm_head(self.ln_f(x))

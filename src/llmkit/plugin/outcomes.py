@@ -47,6 +47,24 @@ def _hidden_failure_message(excinfo: pytest.ExceptionInfo, files: tuple[str, ...
     return "\n".join([*lines, example] if example else lines)[-4000:]
 
 
+def _stub_raised(excinfo: pytest.ExceptionInfo, files: tuple[str, ...]) -> pytest.ExceptionInfo | None:
+    """The NotImplementedError a stub raised, else None. Hypothesis groups distinct failures
+    (one per stub function an example reached) in an ExceptionGroup: a group of nothing but
+    stubs' NotImplementedErrors is "not started" too, reported by its first."""
+    group = getattr(excinfo.value, "exceptions", None)
+    if isinstance(group, tuple):  # an ExceptionGroup (Python 3.11+, or hypothesis's backport)
+        leaves = [pytest.ExceptionInfo.from_exception(e) for e in _leaves(excinfo.value)]
+        return leaves[0] if leaves and all(_stub_raised(leaf, files) for leaf in leaves) else None
+    if excinfo.errisinstance(NotImplementedError) and _raised_in_learner_code(excinfo, files):
+        return excinfo
+    return None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    group = getattr(exc, "exceptions", None)
+    return [leaf for e in group for leaf in _leaves(e)] if isinstance(group, tuple) else [exc]
+
+
 def _not_started_message(excinfo: pytest.ExceptionInfo) -> str:
     remote = getattr(excinfo.value, "llmkit_remote", None)
     where = remote.get("where") if remote else None
@@ -67,8 +85,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         root = state.root_of(item)
         module = root.loaded(ex) if root is not None else None
         files = module_files(module) if module is not None else ()
-        if call.excinfo.errisinstance(NotImplementedError) and _raised_in_learner_code(call.excinfo, files):
-            status, message = "not_started", _not_started_message(call.excinfo)
+        stub = _stub_raised(call.excinfo, files)
+        if stub is not None:
+            status, message = "not_started", _not_started_message(stub)
         elif call.excinfo.errisinstance(CheckFailure):
             exc = call.excinfo.value
             status, message = "failed", f"{exc}\n{_falsifying_example(exc)}".rstrip()
