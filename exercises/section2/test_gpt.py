@@ -23,18 +23,12 @@ mistakes = support.MISCONCEPTIONS
 @settings(max_examples=10)
 @given(c=support.norm_case())
 def test_rmsnorm_matches_torch(impl, c):
-    rng = Draw(c["seed"])
-    x = rng.tensor(*c["batch"], c["d"], dtype=c["dtype"], scale=c["scale"])
-    weight = 1 + rng.tensor(c["d"], dtype=c["dtype"], scale=0.3)
-    norm = impl.RMSNorm(c["d"], eps=c["eps"]).to(c["dtype"])
-    norm.load_state_dict({"weight": weight})
-    torch_norm = torch.nn.RMSNorm(c["d"], eps=c["eps"]).to(c["dtype"])
-    torch_norm.load_state_dict({"weight": weight})
+    rng, x, norm, torch_norm = support.rmsnorm_pair(impl, c)
     assert_close(
         norm(x),
         torch_norm(x),
         name=f"RMSNorm(d={c['d']}, eps={c['eps']}) on x of shape {tuple(x.shape)} and scale {c['scale']}",
-        suspects=mistakes.on("RMSNorm", x, weight, c["eps"]),
+        suspects=mistakes.on("RMSNorm", x, torch_norm.weight.detach(), c["eps"]),
     )
 
 

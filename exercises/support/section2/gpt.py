@@ -37,6 +37,7 @@ from llmkit.figures import Figure, new_figure, png
 from llmkit.testing import (
     FLOAT_DTYPES,
     SEEDS,
+    Draw,
     Misconception,
     Misconceptions,
     as_plain_tensor,
@@ -595,6 +596,19 @@ def train_on_markov(impl, seed: int, cfg: Training = TRAINING):
     losses = impl.train(model, batches, cfg.steps, **cfg.hyper())
     seconds = time.process_time() - start
     return [float(x) for x in losses], validation_loss(model, validation), entropy_rate, seconds
+
+
+def rmsnorm_pair(impl, c: dict):
+    """For a :func:`norm_case` ``c``: (the case's Draw, an input x, the learner's RMSNorm and
+    torch's ``nn.RMSNorm``, both holding the same random weight)."""
+    rng = Draw(c["seed"])
+    x = rng.tensor(*c["batch"], c["d"], dtype=c["dtype"], scale=c["scale"])
+    weight = 1 + rng.tensor(c["d"], dtype=c["dtype"], scale=0.3)
+    norm = impl.RMSNorm(c["d"], eps=c["eps"]).to(c["dtype"])
+    norm.load_state_dict({"weight": weight})
+    torch_norm = torch.nn.RMSNorm(c["d"], eps=c["eps"]).to(c["dtype"])
+    torch_norm.load_state_dict({"weight": weight})
+    return rng, x, norm, torch_norm
 
 
 def check_train(impl, c: dict, batch: int, steps: int, hyper: dict) -> None:
