@@ -391,25 +391,66 @@ def cmd_gradescope_build(args) -> int:
     catalog = load_catalog()
     exercises = _exercise_selection(catalog, args.only)
     timeout_s = DEFAULT_TIMEOUT_S if args.timeout is None else args.timeout
+    output = Path(args.output)
     try:
-        bundle = build_bundle(catalog, exercises, args.output, torch_version=args.torch, timeout_s=timeout_s)
+        if args.max_memory is None:
+            plan = [(output, exercises, None)]
+        else:
+            plan = _memory_plan(catalog, exercises, output, args.max_memory)
+        bundles = [
+            (build_bundle(catalog, chosen, path, torch_version=args.torch, timeout_s=timeout_s), peak)
+            for path, chosen, peak in plan
+        ]
     except BundleError as exc:
         console.print(
             f"llmkit gradescope build: {exc}", style="red", markup=False, highlight=False, soft_wrap=True
         )
         return 2
-    ids = ", ".join(ex.id for ex in bundle.exercises)
-    console.print(f"{bundle.path}: Gradescope autograder for {ids} ({bundle.points} points)", markup=False)
-    extras = ", ".join(bundle.needs.requirements) or "none"
+    for bundle, peak in bundles:
+        ids = ", ".join(ex.id for ex in bundle.exercises)
+        measured = "" if peak is None else f", grading peaks at {peak / 2**20:.0f} MB"
+        console.print(
+            f"{bundle.path}: Gradescope autograder for {ids} ({bundle.points} points{measured})", markup=False
+        )
+        extras = ", ".join(bundle.needs.requirements) or "none"
+        console.print(
+            f"  setup.sh installs torch {bundle.torch_version} (CPU build), then the kit; extras: {extras}",
+            markup=False,
+        )
+        for name in bundle.needs.assets:
+            where = "bundled" if name in bundle.bundled_assets else "not cached here: setup.sh fetches it"
+            console.print(f"  asset {name}: {where}", markup=False)
+    if len(bundles) > 1:
+        console.print(
+            f"The exercises do not fit {args.max_memory:g} MB in one autograder: upload each of these "
+            f"{len(bundles)} zips as the autograder of its own assignment (none holds solutions/ "
+            "or mutants).",
+            markup=False,
+        )
+    else:
+        console.print("  upload it as the assignment's autograder zip (no solutions/, no mutants in it)")
+    return 0
+
+
+def _memory_plan(catalog, exercises, output: Path, max_memory_mb: float):
+    """[(zip path, exercises, measured peak)] for ``--max-memory``: measured on the reference."""
+    from llmkit.gradescope_bundle import BundleError
+    from llmkit.gradescope_memory import MB, group_output, measure_bundle, plan_bundles
+
+    if max_memory_mb <= 0:
+        raise BundleError(f"--max-memory {max_memory_mb:g}: expected a positive number of megabytes")
     console.print(
-        f"  setup.sh installs torch {bundle.torch_version} (CPU build), then the kit; extras: {extras}",
+        f"Measuring what grading the reference solutions takes (summed PSS of run_autograder's "
+        f"processes), against --max-memory {max_memory_mb:g} MB; each run takes a while:",
         markup=False,
     )
-    for name in bundle.needs.assets:
-        where = "bundled" if name in bundle.bundled_assets else "not cached here: setup.sh fetches it"
-        console.print(f"  asset {name}: {where}", markup=False)
-    console.print("  upload it as the assignment's autograder zip (it holds no solutions/ and no mutants)")
-    return 0
+    groups = plan_bundles(
+        exercises,
+        int(max_memory_mb * MB),
+        lambda chosen: measure_bundle(catalog, chosen).peak,
+        say=lambda line: console.print(line, markup=False, highlight=False),
+    )
+    return [(group_output(output, g, groups, catalog), list(g.exercises), g.peak) for g in groups]
 
 
 def cmd_fetch_assets(args) -> int:
@@ -606,6 +647,14 @@ def _instructor_commands(sub) -> None:
         type=float,
         default=None,  # gradescope_bundle.DEFAULT_TIMEOUT_S, not imported at start-up
         help="seconds one submission may grade (default 540; Gradescope stops at 10 min)",
+    )
+    p.add_argument(
+        "--max-memory",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="measure grading's peak memory on the reference solutions and split the exercises into "
+        "several autograders (by section, then by runs of exercises) so that each fits",
     )
     p.set_defaults(func=cmd_gradescope_build)
 

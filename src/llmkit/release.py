@@ -31,6 +31,7 @@ INSTRUCTOR_MODULES = (
     "grading.py",
     "shards.py",
     "gradescope_bundle.py",
+    "gradescope_memory.py",
     "reports",
     "nbgrader",
 )
