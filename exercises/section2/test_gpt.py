@@ -126,18 +126,8 @@ def test_cross_entropy_at_1000x_logits(impl):
 
 @pytest.mark.parametrize("setting", support.ADAMW_SETTINGS[:3])
 def test_adamw_matches_torch_step_for_step(impl, setting):
-    lr, betas, eps, wd = setting
     params, grads = support.optimizer_problem(seed=3, steps=12)
-    got = support.optimizer_trajectory(
-        lambda ps: impl.AdamW(ps, lr=lr, betas=betas, eps=eps, weight_decay=wd), params, grads
-    )
-    want = support.optimizer_trajectory(support.torch_adamw(lr, betas, eps, wd), params, grads)
-    support.check_trajectory(
-        got,
-        want,
-        f"AdamW(lr={lr}, betas={betas}, eps={eps}, weight_decay={wd})",
-        suspects=mistakes.on("AdamW", params, grads, lr, betas, eps, wd),
-    )
+    support.check_adamw(impl, setting, params, grads)
 
 
 def test_lr_schedule_warms_up_then_decays(impl):

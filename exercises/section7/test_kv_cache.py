@@ -91,18 +91,12 @@ def test_rows_at_different_positions(impl, c):
 @given(c=support.prompts_case())
 @example(c=dict(lengths=[5, 2, 7], max_new_tokens=5, n_layers=2, n_heads=2, seed=3))
 def test_generate_matches_recomputing(impl, c):
-    weights, prompts = support.prompts_inputs(c)
-    want = support.greedy(weights, c["n_heads"], prompts, c["max_new_tokens"])
-    for use_cache in (True, False):
-        got = impl.generate_from_weights(weights, c["n_heads"], prompts, c["max_new_tokens"], use_cache)
-        assert_close(
-            as_plain_tensor(got),
-            want,
-            name=f"{support.describe_prompts(c, use_cache)}: the new tokens",
-            hint="each row's first new token comes from its own last prompt token; each row gets the "
-            "tokens it would get alone",
-            suspects=mistakes.on("generate_greedy", weights, c["n_heads"], prompts, c["max_new_tokens"]),
-        )
+    support.check_ragged_generation(
+        impl,
+        c,
+        hint="each row's first new token comes from its own last prompt token; each row gets the "
+        "tokens it would get alone",
+    )
 
 
 def test_generate_from_a_tensor_of_prompts(impl):

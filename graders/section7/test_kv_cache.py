@@ -237,18 +237,12 @@ def test_generate_edge_cases(impl):
 @given(c=support.prompts_case(max_rows=4, max_prompt=10, max_new=8))
 @example(c=dict(lengths=[9, 1, 4, 6], max_new_tokens=8, n_layers=2, n_heads=2, seed=5))
 def test_generate_ragged_prompts(impl, c):
-    weights, prompts = support.prompts_inputs(c)
-    want = support.greedy(weights, c["n_heads"], prompts, c["max_new_tokens"])
-    for use_cache in (True, False):
-        got = impl.generate_from_weights(weights, c["n_heads"], prompts, c["max_new_tokens"], use_cache)
-        assert_close(
-            as_plain_tensor(got),
-            want,
-            name=f"{support.describe_prompts(c, use_cache)}: the new tokens",
-            hint="each row's first new token comes from its own last prompt token, and its decode steps "
-            "start at its own length: every row gets the tokens it would get alone",
-            suspects=mistakes.on("generate_greedy", weights, c["n_heads"], prompts, c["max_new_tokens"]),
-        )
+    support.check_ragged_generation(
+        impl,
+        c,
+        hint="each row's first new token comes from its own last prompt token, and its decode steps "
+        "start at its own length: every row gets the tokens it would get alone",
+    )
 
 
 # --- speed (2 points) ---------------------------------------------------------------

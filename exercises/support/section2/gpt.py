@@ -944,3 +944,17 @@ def figure(impl) -> Figure:
         f"{entropy_rate:.3f} nats"
     )
     return png(fig), caption
+
+
+def check_adamw(impl, setting, params, grads) -> None:
+    """The learner's AdamW against torch's, step for step over ``grads``, diagnosed by mistake."""
+    lr, betas, eps, wd = setting
+    got = optimizer_trajectory(
+        lambda ps: impl.AdamW(ps, lr=lr, betas=betas, eps=eps, weight_decay=wd), params, grads
+    )
+    check_trajectory(
+        got,
+        optimizer_trajectory(torch_adamw(lr, betas, eps, wd), params, grads),
+        f"AdamW(lr={lr}, betas={betas}, eps={eps}, weight_decay={wd})",
+        suspects=MISCONCEPTIONS.on("AdamW", params, grads, lr, betas, eps, wd),
+    )

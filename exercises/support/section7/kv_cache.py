@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from llmkit.checks import as_plain_tensor
 from llmkit.figures import Figure, new_figure, png
-from llmkit.testing import SEEDS, Draw, Misconception, Misconceptions, describe_case
+from llmkit.testing import SEEDS, Draw, Misconception, Misconceptions, assert_close, describe_case
 
 ROPE_BASE = 10000.0
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -556,3 +556,20 @@ def expect_overflow_error(call, what: str) -> None:
             "overflow_unchecked", f"{what} raised {type(exc).__name__}({str(exc)[:200]!r}), not a ValueError"
         ) from None
     raise MISCONCEPTIONS.failure("overflow_unchecked", f"{what} raised nothing")
+
+
+def check_ragged_generation(impl, c, hint: str) -> None:
+    """The learner's greedy generation on prompts of different lengths (``prompts_case``),
+    with the cache and without, against the oracle's tokens, diagnosed by mistake."""
+    weights, prompts = prompts_inputs(c)
+    want = greedy(weights, c["n_heads"], prompts, c["max_new_tokens"])
+    suspects = MISCONCEPTIONS.on("generate_greedy", weights, c["n_heads"], prompts, c["max_new_tokens"])
+    for use_cache in (True, False):
+        got = impl.generate_from_weights(weights, c["n_heads"], prompts, c["max_new_tokens"], use_cache)
+        assert_close(
+            as_plain_tensor(got),
+            want,
+            name=f"{describe_prompts(c, use_cache)}: the new tokens",
+            hint=hint,
+            suspects=suspects,
+        )
