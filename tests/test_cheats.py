@@ -171,15 +171,30 @@ def test_cheats_leave_no_trace(graded, catalog):
 WORKERS_BEFORE: set[str] = set()
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def sandbox_workers() -> set[str]:
-    """Pids of live sandbox worker processes on this machine."""
+    """Pids of live sandbox worker processes on this machine, except those of another test
+    process running beside this one (a pytest-xdist sibling grading something else): a
+    worker counts when it descends from this process or from none of its siblings."""
+    me, parent = os.getpid(), os.getppid()
     found = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if b"llmkit.sandbox.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.add(pid)
+            if b"llmkit.sandbox.worker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
         except OSError:
-            pass
+            continue
+        ancestor = int(pid)
+        while ancestor > 1 and ancestor != me and _parent(ancestor) != parent:
+            ancestor = _parent(ancestor)
+        if ancestor <= 1 or ancestor == me:  # ours, or orphaned
+            found.add(pid)
     return found
 
 

@@ -213,7 +213,6 @@ def build_cli(capsys, *args: str) -> tuple[int, str]:
     "args, message",
     [
         (["--sections", "9"], "there is no section 9"),
-        (["--sections", "3"], "section 3 has no exercises yet"),
         (["--exercises", "2.9"], "no exercise '2.9' in the catalog"),
     ],
 )
@@ -222,6 +221,18 @@ def test_build_rejects_bad_selections(tmp_path, capsys, monkeypatch, args, messa
     code, output = build_cli(capsys, str(tmp_path / "course"), *args)
     assert code == 2 and message in output and "Traceback" not in output
     assert not (tmp_path / "course").exists()
+
+
+def test_a_section_without_exercises_is_named():
+    from dataclasses import replace
+
+    from llmkit.nbgrader.build import BuildError, select_exercises
+
+    catalog = load_catalog(PROJECT_ROOT)
+    without_3 = replace(catalog, exercises=tuple(ex for ex in catalog.exercises if ex.section != 3))
+    named = r"section 3 has no exercises yet \(sections with exercises: 0, 1, 2, 4,"
+    with pytest.raises(BuildError, match=named):
+        select_exercises(without_3, [3])
 
 
 def test_build_rejects_a_section_that_is_not_a_number(capsys):

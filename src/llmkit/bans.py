@@ -211,7 +211,36 @@ DISPATCH_OPS: dict[str, tuple[str, ...]] = {
     # only their fused kernels are listed; the scan and the guard catch the rest.
     "torch.optim.AdamW": ("_fused_adamw_",),
     "torch.optim.Adam": ("_fused_adam_",),
+    "torch.nn.functional.unfold": ("im2col",),
+    "torch.nn.Unfold": ("im2col",),
+    "torch.Tensor.unfold": ("unfold",),
+    "torch.nn.functional.kl_div": ("kl_div",),
+    "torch.kl_div": ("kl_div",),
+    "torch.nn.KLDivLoss": ("kl_div",),
+    "torch.quantize_per_tensor": ("quantize_per_tensor",),
+    "torch.quantize_per_channel": ("quantize_per_channel",),
+    "torch.fake_quantize_per_tensor_affine": (
+        "fake_quantize_per_tensor_affine",
+        "fake_quantize_per_tensor_affine_cachemask",
+        "_fake_quantize_per_tensor_affine_cachemask_tensor_qparams",
+    ),
+    "torch.fake_quantize_per_channel_affine": (
+        "fake_quantize_per_channel_affine",
+        "fake_quantize_per_channel_affine_cachemask",
+    ),
 }
+
+# Banned torch names written in Python over operators the learner may use as well (topk,
+# norm): like a ban outside torch, the scan and the guard on the object are all there is.
+PYTHON_ONLY: frozenset[str] = frozenset(
+    {
+        "torch.nn.utils.prune.l1_unstructured",
+        "torch.nn.utils.prune.L1Unstructured",
+        "torch.nn.utils.prune.global_unstructured",
+        "torch.nn.utils.prune.ln_structured",
+        "torch.nn.utils.prune.LnStructured",
+    }
+)
 
 # Banned names with no operator of their own on some path: the banned names whose
 # operators do their work there. An exercise that bans one of these bans those too

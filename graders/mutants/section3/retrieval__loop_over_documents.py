@@ -1,0 +1,33 @@
+"""Mutant: correct BM25 scores, but scores() walks every document for every query word.
+
+Misconception: BM25 is a formula per (query word, document) pair, so compute it pair by
+pair. That is rank_bm25's own design, and at 10,000 documents every query pays for all
+of them; an inverted index pays only for the documents that hold the query's words.
+"""
+
+
+class BM25:
+    def __init__(self, corpus, k1=1.5, b=0.75, epsilon=0.25):
+        if not corpus or not any(corpus):
+            raise ValueError("BM25: the corpus has no tokens")
+        self.n_docs = len(corpus)
+        self.lengths = [len(doc) for doc in corpus]
+        self.avgdl = sum(self.lengths) / self.n_docs
+        self.counts = [Counter(doc) for doc in corpus]
+        doc_freq = Counter(word for counts in self.counts for word in counts)
+        idf = {w: math.log(self.n_docs - n + 0.5) - math.log(n + 0.5) for w, n in doc_freq.items()}
+        floor = epsilon * sum(idf.values()) / len(idf)
+        self.idf = {w: floor if value < 0 else value for w, value in idf.items()}
+        self.k1, self.b = k1, b
+
+    def scores(self, query):
+        out = np.zeros(self.n_docs)
+        for word in query:
+            if word not in self.idf:
+                continue
+            for i, counts in enumerate(self.counts):
+                f = counts.get(word, 0)
+                if f:
+                    norm = self.k1 * (1 - self.b + self.b * self.lengths[i] / self.avgdl)
+                    out[i] += self.idf[word] * f * (self.k1 + 1) / (f + norm)
+        return out
