@@ -3,11 +3,11 @@
 A language model gives one vector of *logits* over the vocabulary for the next token.
 Decoding is everything that turns those vectors into text: reshaping the distribution
 (temperature, top-k, top-p, a repetition penalty), drawing from it, and searching for
-a likely sequence (beam search). Replace every ``raise NotImplementedError``, then run
+a likely sequence (beam search). Checked by
 
-    pytest exercises/section3/test_decoding.py      (or: llmkit check 3.2)
+    pytest exercises/section3/test_decoding.py --impl solutions
 
-You write:
+It implements:
 
 * ``apply_temperature``, ``top_k_filter``, ``top_p_filter``, ``repetition_penalty``:
   each takes logits and returns a NEW tensor of the same shape and dtype (the input is
