@@ -442,21 +442,23 @@ def test_a_narrow_beam_keeps_what_it_should(impl, vocab, width, max_len, length_
 
 
 # --- speed (2 points) ------------------------------------------------------------------------
-# On (64, 50257) float32 logits, learner time / transformers' time, in the same run (medians;
-# sandboxed, both sides pay the same trip of the inputs and the answer). Measured on the
-# loaded 2-core authoring machine (benchmarks/bench_decoding.py): the reference top-k
-# 0.9-1.05x, top-p 0.85-1.0x, penalty 0.3-0.5x; top-k through a full sort 12x in-process,
+# On (16, 50257) float32 logits, learner time / transformers' time, in the same run (medians;
+# sandboxed, both sides pay the same trip of the inputs and the answer). The issue's target
+# is set at 64 rows; the ratios do not depend on the rows (benchmarks/bench_decoding.py,
+# B = 1, 64, 256: the reference top-k 0.96-1.03x, top-p 0.90-0.95x, penalty 0.42-0.51x), and
+# 16 rows keep the grader's memory and time down (at 64 rows 3.2 alone peaked at 866 MB
+# under Gradescope's run_autograder). Top-k through a full sort measured 12x in-process and
 # 9.5x sandboxed; a penalty through a (B, V) mask and torch.where ~4x, one looped over the
-# 256 ids ~20x. One top-p call takes 0.3-0.9 s here, hence its 3 repeats.
+# 256 ids ~20x.
 
-SHAPE = (64, 50257)
+SHAPE = (16, 50257)
 TOP_K_LIMIT, TOP_P_LIMIT, PENALTY_LIMIT = 3.0, 3.0, 8.0
 
 
 def fresh_logits(draw):
-    """make(i) for the timed calls: the i-th inputs are one drawn (64, 50257) float32 tensor
+    """make(i) for the timed calls: the i-th inputs are one drawn (16, 50257) float32 tensor
     rolled by i * 7919 along the vocabulary (new storage and new values for every call,
-    without drawing 3.2 million normals each time)."""
+    without drawing 800,000 normals each time)."""
     base = torch.randn(SHAPE, generator=draw.generator)
     return lambda i: base.roll(i * 7919, dims=1)
 

@@ -33,7 +33,7 @@ Play with it: ``generate(NGramLM(torch.randn(5, 5)), torch.zeros(1, 1, dtype=tor
 
 Nothing is banned: torch.sort, torch.topk, torch.multinomial, scatter and gather are
 all fine (do not import transformers: it is the graders' oracle). The graders time the
-filters on (64, 50257) logits (GPT-2's vocabulary) against transformers' processors:
+filters on (16, 50257) logits (GPT-2's vocabulary) against transformers' processors:
 top-k and top-p should take at most about 2x their time (the limit, 3x, leaves room for
 noisy machines), the repetition penalty at most 8x. No Python loop over rows or tokens.
 """
@@ -79,7 +79,7 @@ def top_k_filter(logits: torch.Tensor, k: int, min_keep: int = 1) -> torch.Tenso
     * ``k`` must be a positive int (else ``ValueError``).
 
     logits: (..., V) float; returns a new tensor, same shape and dtype, kept entries
-    unchanged. Must be fast on (64, 50257): you need the k-th value, not a full sort.
+    unchanged. Must be fast on (16, 50257): you need the k-th value, not a full sort.
     """
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
         raise ValueError(f"top_k must be a positive int, got {k!r}")
@@ -106,7 +106,7 @@ def top_p_filter(logits: torch.Tensor, p: float, min_keep: int = 1) -> torch.Ten
     * ``p`` must be in [0, 1] (else ``ValueError``).
 
     logits: (..., V) float; returns a new tensor, same shape and dtype, kept entries
-    unchanged. Fully vectorised: the graders time it on (64, 50257), where the rounding
+    unchanged. Fully vectorised: the graders time it on (16, 50257), where the rounding
     of a float32 sum of 50 000 probabilities may move the cut by a token (allowed there).
     """
     if not 0 <= p <= 1:

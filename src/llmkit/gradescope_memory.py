@@ -127,14 +127,20 @@ def measure_bundle(
         try:
             results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
             score = float(results["score"])
+            lost = [
+                f"{t['name']}: {(str(t.get('output', '')).strip().splitlines() or [''])[0][:200]}"
+                for t in results.get("tests", [])
+                if t.get("score", 0) < t.get("max_score", 0)
+            ]
         except (OSError, ValueError, KeyError, TypeError):
-            score = 0.0
+            score, lost = 0.0, ["run_autograder wrote no readable results.json"]
     ids = tuple(ex.id for ex in exercises)
     points = sum(ex.points for ex in exercises)
     if score < points:
         raise BundleError(
             f"the reference solutions of {', '.join(ids)} scored {score:g}/{points} under run_autograder, "
-            "so its memory is not what grading takes; run `llmkit author-check` on them first"
+            "so its memory is not what grading takes; run `llmkit author-check` on them. Points lost:\n  "
+            + "\n  ".join(lost)
         )
     return Measurement(ids, peak, seconds, score, points)
 
