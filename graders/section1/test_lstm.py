@@ -209,6 +209,14 @@ SPEED_LIMIT = 4.0
 SPEED_SIZES = dict(b=64, i=128, h=128)
 
 
+def same_state(got, want):
+    """A timed answer is checked to catch answers kept from earlier calls, not rounding: at
+    I = H = 128, float32 sums in another legitimate order (one batch row at a time, say)
+    differ from nn.LSTMCell's by up to 1.3e-5 (seen on 3 of 31 seeds), over the default 1e-5."""
+    for name, g, w in zip(("h", "c"), got, want):
+        assert_close(g, w, name=f"answer {name}", rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.points(1)
 @pytest.mark.speed
 def test_cell_speed_against_torch(impl, draw):
@@ -231,5 +239,6 @@ def test_cell_speed_against_torch(impl, draw):
             baseline_name="nn.LSTMCell",
             hint="compute all four gates for the whole batch with one matrix product per weight "
             "(x @ weight_ih.T + h @ weight_hh.T), no Python loops over rows or gates",
+            check=same_state,
             repeats=9,
         )

@@ -381,11 +381,13 @@ def init_problem(cell: nn.Module, input_size: int, hidden_size: int) -> str | No
     within 1/sqrt(input_size) instead is diagnosed as init_bound_input_size."""
     bound, fan_in_bound = 1 / math.sqrt(hidden_size), 1 / math.sqrt(input_size)
     values = {name: p.detach().to(torch.float64) for name, p in cell.named_parameters()}
-    bad = [
-        name
-        for name, p in values.items()
-        if p.abs().max() > bound * (1 + 1e-6) or (p.numel() > 4 and p.std() < bound / 4)
-    ]
+    bad = [name for name, p in values.items() if p.abs().max() > bound * (1 + 1e-6)]
+    # Too narrow (zeros, a tiny normal): judged on all values together, and only from 16 values
+    # up. Their expected std is bound/sqrt(3); none of 5e7 draws of 16 uniform values had one
+    # under bound/8, while 8 values per tensor at bound/4 failed 0.4% of the time (flaky CI).
+    pooled = torch.cat([p.flatten() for p in values.values()])
+    if not bad and pooled.numel() >= 16 and pooled.std() < bound / 8:
+        bad = [max(values, key=lambda name: values[name].numel())]
     if not bad:
         return None
     p = values[bad[0]]
