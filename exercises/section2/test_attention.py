@@ -8,7 +8,7 @@ graders draw more examples and also check gradients, speed and the rules.
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 from llmkit.testing import FLOAT_DTYPES, SEEDS, Draw, assert_close, assert_finite, load_support
 
@@ -78,6 +78,7 @@ def test_attention_with_large_logits_is_finite(impl, draw):
 
 @settings(max_examples=8)
 @given(case=support.mha_case(), causal=support.st.booleans())
+@example(case=support.MHA_HEADS_MATTER, causal=False)
 def test_multi_head_attention_matches_torch(impl, case, causal):
     learner, reference = support.mha_pair(impl, case)
     rng = Draw(case["seed"])

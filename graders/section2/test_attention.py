@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from llmkit.testing import (
@@ -167,6 +167,7 @@ def test_sdpa_leaves_inputs_alone_and_writes_every_element(impl, draw):
 @pytest.mark.points(3)
 @settings(max_examples=40)
 @given(c=support.mha_case(), causal=st.booleans())
+@example(c=support.MHA_HEADS_MATTER, causal=True)
 def test_mha_matches_torch(impl, c, causal):
     learner, reference = support.mha_pair(impl, c)
     rng = Draw(c["seed"])
@@ -187,6 +188,7 @@ def test_mha_matches_torch(impl, c, causal):
 @pytest.mark.points(2)
 @settings(max_examples=10)
 @given(c=support.mha_case(), per_batch=st.booleans())
+@example(c=support.MHA_HEADS_MATTER, per_batch=True)
 def test_mha_mask_and_gradients(impl, c, per_batch):
     c = {**c, "dtype": torch.float64}
     learner, reference = support.mha_pair(impl, c)
