@@ -167,13 +167,15 @@ def test_installed_from_scratch_learners_start_and_finish(release, fresh_venv):
     for ex in CATALOG.exercises:  # the learner finishes every exercise
         shutil.copy(PROJECT_ROOT / "solutions" / ex.module, release / "exercises" / ex.module)
     try:
-        assert set(_status(fresh_venv, release).values()) == {"done"}
+        assert set(_status(fresh_venv, release).values()) == {"done"}  # every public test passes
+        # The Classroom workflow's commands run as written: the first and the last exercise's
+        # (the others differ only in the test file; the structure test checks them all).
         workflow = yaml.safe_load((release / CLASSROOM_WORKFLOW).read_text())
         (job,) = workflow["jobs"].values()
-        for step in job["steps"]:
-            if "autograding-command-grader" in step.get("uses", ""):
-                run = _llmkit(fresh_venv, release, *step["with"]["command"].split())
-                assert run.returncode == 0, (step["name"], run.stdout[-2000:])
+        steps = [s for s in job["steps"] if "autograding-command-grader" in s.get("uses", "")]
+        for step in (steps[0], steps[-1]):
+            run = _llmkit(fresh_venv, release, *step["with"]["command"].split())
+            assert run.returncode == 0, (step["name"], run.stdout[-2000:])
     finally:
         for ex in CATALOG.exercises:
             shutil.copy(PROJECT_ROOT / "exercises" / ex.module, release / "exercises" / ex.module)

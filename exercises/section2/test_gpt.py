@@ -10,7 +10,7 @@ graders draw more cases and also train your GPT on a Markov source until it is w
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 from llmkit.catalog import find_project_root, load_catalog
 from llmkit.testing import Draw, assert_close, check_equal, load_support, value_and_grad
@@ -102,6 +102,7 @@ def test_logits_at_a_position_ignore_later_tokens(impl):
 
 @settings(max_examples=10)
 @given(c=support.cross_entropy_case())
+@example(c=support.CROSS_ENTROPY_WITH_IGNORED)
 def test_cross_entropy_matches_torch(impl, c):
     logits, targets = support.cross_entropy_inputs(c)
     assert_close(

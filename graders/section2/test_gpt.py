@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from llmkit.testing import (
@@ -77,6 +77,7 @@ def test_swiglu_matches_the_formula(impl, c):
 @pytest.mark.points(2)
 @settings(max_examples=30)
 @given(c=support.cross_entropy_case())
+@example(c=support.CROSS_ENTROPY_WITH_IGNORED)
 def test_cross_entropy_matches_torch_with_gradients(impl, c):
     logits, targets = support.cross_entropy_inputs(c)
     ii = c["ignore_index"]

@@ -337,6 +337,13 @@ def cross_entropy_case(draw_st):
     )
 
 
+# Always tried first (hypothesis @example): a batch with ignored targets, where a mean over
+# every position differs from torch's; a few drawn cases can all ignore none.
+CROSS_ENTROPY_WITH_IGNORED = dict(
+    batch=(3, 5), v=7, scale=3.0, ignored=0.6, ignore_index=-100, dtype=torch.float32, seed=5
+)
+
+
 def cross_entropy_inputs(c):
     """(logits, targets) for a :func:`cross_entropy_case`; at least one target counts."""
     gen = torch.Generator().manual_seed(c["seed"])
