@@ -79,12 +79,16 @@ class Terminal:
                     return screen
         pytest.fail(f"no screen showed {needles} within {timeout} s; the last one:\n{self.screens()[-1]}")
 
-    def finish(self, timeout: float = 20) -> int:
+    def finish(self, timeout: float = 60) -> int:
+        """The exit code, once the command has ended; the last screen if it does not within
+        ``timeout`` (generous: CI's two loaded cores once took over 20 s)."""
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:
             self.read(0.1)
         self.read(0.1)
-        return self.proc.wait(timeout=1)
+        if self.proc.poll() is None:
+            pytest.fail(f"still running {timeout} s later; the last screen:\n{self.screens()[-1]}")
+        return self.proc.returncode
 
     def close(self) -> None:
         if self.proc.poll() is None:
