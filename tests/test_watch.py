@@ -8,6 +8,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -33,8 +34,18 @@ ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
 
 def _take_terminal() -> None:
     """In the child: make the pty (already its stdin) the controlling terminal of its new session,
-    so Ctrl-C typed there sends SIGINT, as in a real terminal."""
+    so Ctrl-C typed there sends SIGINT, as in a real terminal. A shell starts its commands with
+    SIGINT at its default and unblocked; the test process may not have it so (a pytest-xdist
+    worker under CI), and the command would inherit that and never see the Ctrl-C."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _sigint_state() -> str:
+    """How this process treats SIGINT (what a command it starts would inherit), for failures."""
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return f"SIGINT here: handler {signal.getsignal(signal.SIGINT)!r}, blocked {blocked}"
 
 
 class Terminal:
@@ -87,7 +98,9 @@ class Terminal:
             self.read(0.1)
         self.read(0.1)
         if self.proc.poll() is None:
-            pytest.fail(f"still running {timeout} s later; the last screen:\n{self.screens()[-1]}")
+            pytest.fail(
+                f"still running {timeout} s later ({_sigint_state()}); the last screen:\n{self.screens()[-1]}"
+            )
         return self.proc.returncode
 
     def close(self) -> None:
